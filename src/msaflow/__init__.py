@@ -1,0 +1,3 @@
+"""msaflow: cached, reproducible multimodal sentiment analysis pipeline."""
+
+__version__ = "0.1.0"

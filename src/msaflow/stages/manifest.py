@@ -1,0 +1,18 @@
+"""`msaflow manifest`: validate a corpus and write work/{ds}/manifest.tsv with a shard per video."""
+
+from msaflow.common import get_logger
+from msaflow.corpus import read_corpus, write_manifest
+
+
+def configure(parser):
+    parser.add_argument("--root", required=True, help="corpus folder (label.csv + Raw/)")
+    parser.add_argument("--shards", type=int, required=True)
+    parser.add_argument("--out", required=True, help="manifest.tsv to write")
+    parser.add_argument("--log", default=None)
+
+
+def main(args):
+    log = get_logger("manifest", args.log)
+    utterances = read_corpus(args.root, args.shards)
+    counts = write_manifest(utterances, args.out)
+    log.info("%d utterances from %d videos -> shards %s", len(utterances), len({u.video_id for u in utterances}), counts)
