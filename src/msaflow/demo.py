@@ -200,7 +200,7 @@ def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path)
     duration = wav_duration(speech)
     # Final pitch glide: rising for positive prosody, falling for negative (sox rejects 0 cents).
     if plan.glide_cents:
-        _run(["sox", "-V1", "-G", str(speech), str(bent), "bend",
+        _run(["sox", "-V1", "-R", "-D", "-G", str(speech), str(bent), "bend",
               f"{0.5 * duration:.3f},{plan.glide_cents},{0.45 * duration:.3f}"], f"sox bend for {stem}")
     else:
         shutil.copyfile(speech, bent)

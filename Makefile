@@ -1,0 +1,45 @@
+# Set-up and entry points. Idempotent: a second run only does what is missing.
+#   make demo   set up, then run the pipeline on the embedded demo corpus and print the results
+#   make test   set up, then run unit and end-to-end tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# Debian packages the pipeline calls (media decoding, demo speech synthesis, pitch glides).
+APT_PACKAGES := ffmpeg espeak-ng sox
+# Extra Debian packages only the tests use (a throw-away local SLURM cluster).
+TEST_APT_PACKAGES := slurm-wlm munge
+DEMO_TARGET ?= results/cmbert_demo.json
+CORES ?= all
+
+.PHONY: setup system-deps test-system-deps demo test lint clean-demo
+
+system-deps:
+	@bash scripts/ensure-apt-packages.sh $(APT_PACKAGES)
+
+test-system-deps:
+	@bash scripts/ensure-apt-packages.sh $(TEST_APT_PACKAGES)
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+setup: system-deps $(VENV)/.installed
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET)
+	$(BIN)/msaflow show $(DEMO_TARGET)
+
+test: setup test-system-deps
+	$(BIN)/pytest -m "e2e or not e2e"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/snakemake --lint
+
+clean-demo:
+	rm -rf work/demo results/*_demo.json
