@@ -13,6 +13,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/manifest.smk"
+include: "workflow/rules/sdk.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"

@@ -14,12 +14,14 @@ rule audio:
     resources:
         mem_mb=1000,
         runtime=60,
+    conda:
+        "../../envs/media.yaml"
     log:
         f"{WORK}/logs/{{ds}}/audio_{{shard}}.log",
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/audio_{{shard}}.tsv"
     shell:
-        "{MSAFLOW} audio --shard-manifest {input} --out-dir {output.wavs} --qc {output.qc}"
+        "msaflow audio --shard-manifest {input} --out-dir {output.wavs} --qc {output.qc}"
         " --sample-rate {params.settings[sample_rate]} --timeout {params.settings[ffmpeg_timeout_s]}"
         " --threads {threads} > {log} 2>&1"
 

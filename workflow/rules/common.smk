@@ -6,7 +6,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from msaflow.codehash import code_hash  # noqa: E402
 
 WORK = config["work_dir"]
-MSAFLOW = config.get("msaflow_command", "msaflow")
 
 wildcard_constraints:
     ds=r"[A-Za-z0-9_-]+",
@@ -36,3 +35,61 @@ def shard_names(ds):
 
 def default_targets():
     return config.get("default_targets", [])
+
+
+# --- Dataset sources: raw media (MMSA layout) or precomputed CMU-MultimodalSDK files -------------
+from snakemake.exceptions import WorkflowError  # noqa: E402
+
+from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, missing_sdk_message  # noqa: E402
+
+# A path no rule produces: an input function returns it to rule a candidate rule out, so
+# Snakemake picks the rule that fits the dataset's source (raw media or SDK files).
+NOT_FOR_THIS_SOURCE = f"{WORK}/.not-for-this-dataset-source"
+
+
+def sdk_files(ds):
+    cfg = dataset_config(ds)
+    names = dict(SDK_FILES.get(cfg.get("folds", "none"), {}))
+    names.update(cfg.get("sdk_files", {}))
+    return names
+
+
+def dataset_source(ds):
+    """raw or sdk; `auto` looks at what the dataset folder holds and explains what is missing."""
+    cfg = dataset_config(ds)
+    source = cfg.get("source", "auto")
+    if source != "auto":
+        return source
+    root = Path(cfg["root"])
+    if (root / "label.csv").exists():
+        return "raw"
+    files = sdk_files(ds)
+    if files and missing_sdk_message(root, files) is None:
+        return "sdk"
+    sdk_hint = missing_sdk_message(root, files) if files else "set datasets.<name>.sdk_files to use SDK files"
+    raise WorkflowError(
+        f"dataset {ds!r}: no data in {root}. Either (1) raw videos in the MMSA layout: {root}/label.csv "
+        f"(columns video_id, clip_id, text, label, annotation, mode) and {root}/Raw/<video_id>/<clip_id>.mp4; "
+        f"or (2) {sdk_hint}. Set datasets.{ds}.root in config.yaml (or --config) to the folder. "
+        f"See README, section 'CMU-MOSI and CMU-MOSEI'."
+    )
+
+
+def raw_only(path_function):
+    """Input function for a raw-media rule: the real inputs for raw datasets, nothing producible otherwise."""
+
+    def inner(wc):
+        return path_function(wc) if dataset_source(wc.ds) == "raw" else NOT_FOR_THIS_SOURCE
+
+    return inner
+
+
+def sdk_only(path_function):
+    def inner(wc):
+        return path_function(wc) if dataset_source(wc.ds) == "sdk" else NOT_FOR_THIS_SOURCE
+
+    return inner
+
+
+def sdk_path(kind):
+    return lambda wc: str(Path(dataset_config(wc.ds)["root"]) / sdk_files(wc.ds)[kind])

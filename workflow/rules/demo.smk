@@ -1,3 +1,5 @@
+import os
+
 # The embedded demo corpus, synthesised from resources/demo/spec.yaml (msaflow.demo).
 
 
@@ -10,16 +12,18 @@ rule make_demo:
         process=f"{WORK}/demo/corpus/generative_process.json",
     params:
         seed=config["demo"]["seed"],
-        root=f"{WORK}/demo/corpus",
+        root=lambda wc, output: os.path.dirname(output.label),
         code=code_hash("demo.py", "stages/make_demo.py"),
     threads: 2
     resources:
         mem_mb=1000,
         runtime=20,
+    conda:
+        "../../envs/media.yaml"
     log:
         f"{WORK}/logs/make_demo.log",
     benchmark:
         f"{WORK}/benchmarks/make_demo.tsv"
     shell:
-        "{MSAFLOW} make-demo --spec {input.spec} --seed {params.seed} --root {params.root}"
+        "msaflow make-demo --spec {input.spec} --seed {params.seed} --root {params.root}"
         " --threads {threads} > {log} 2>&1"

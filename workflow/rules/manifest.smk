@@ -3,22 +3,26 @@
 
 rule manifest:
     input:
-        label=lambda wc: f"{corpus_root(wc.ds)}/label.csv",
+        label=raw_only(lambda wc: f"{corpus_root(wc.ds)}/label.csv"),
     output:
         f"{WORK}/{{ds}}/manifest.tsv",
     params:
         root=lambda wc: corpus_root(wc.ds),
         shards=lambda wc: dataset_config(wc.ds)["shards"],
-        code=code_hash("corpus.py", "stages/manifest.py"),
+        folds=lambda wc: dataset_config(wc.ds).get("folds", "none"),
+        code=code_hash("corpus.py", "folds.py", "stages/manifest.py"),
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/media.yaml"
     log:
         f"{WORK}/logs/{{ds}}/manifest.log",
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/manifest.tsv"
     shell:
-        "{MSAFLOW} manifest --root {params.root} --shards {params.shards} --out {output} > {log} 2>&1"
+        "msaflow manifest --root {params.root:q} --shards {params.shards} --folds {params.folds}"
+        " --out {output} > {log} 2>&1"
 
 
 rule shard:
@@ -32,9 +36,11 @@ rule shard:
     resources:
         mem_mb=500,
         runtime=5,
+    conda:
+        "../../envs/media.yaml"
     log:
         f"{WORK}/logs/{{ds}}/shard_{{shard}}.log",
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/shard_{{shard}}.tsv"
     shell:
-        "{MSAFLOW} shard --manifest {input} --shard {wildcards.shard} --out {output} > {log} 2>&1"
+        "msaflow shard --manifest {input} --shard {wildcards.shard} --out {output} > {log} 2>&1"
