@@ -1,0 +1,148 @@
+"""`msaflow words`: word-level averages of one feature set for a dataset, plus exports.
+
+Inputs per shard: the acoustic stage's `.h5` + QC and the align stage's word table + QC; plus the
+dataset manifest (text, label, annotation, mode). Output: `words/{fset}.csd` (rows in word_index
+order, z-normalised with train statistics, NaN filled; see msaflow.features.words_build), its QC
+table, and optional exports (MMSA aligned pickle, MAG-BERT pickle) in `words/exports/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from msaflow.common import MsaflowError, QCTable, get_logger, progress, read_qc, read_tsv
+
+STAGE = "words"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from msaflow.features.word_average import MODES
+
+    parser.add_argument("--fset", required=True)
+    parser.add_argument("--dataset", default="")
+    parser.add_argument("--manifest", required=True, help="work/{ds}/manifest.tsv")
+    parser.add_argument("--acoustic", nargs="+", required=True, help="acoustic/{fset}/{shard}.h5, one per shard")
+    parser.add_argument("--acoustic-qc", nargs="+", required=True)
+    parser.add_argument("--align", nargs="+", required=True, help="align/{shard}.tsv, same shard order")
+    parser.add_argument("--align-qc", nargs="+", required=True)
+    parser.add_argument("--out", required=True, help="words/{fset}.csd")
+    parser.add_argument("--qc", required=True)
+    parser.add_argument("--mode", choices=MODES, default="nanmean")
+    parser.add_argument("--fill-value", type=float, default=0.0)
+    parser.add_argument("--columns", default="all", help="'all', a preset name, or a JSON list of names")
+    parser.add_argument("--presets", default="{}", help="JSON {preset: [names]}")
+    parser.add_argument("--no-znorm", action="store_true")
+    parser.add_argument("--mmsa-out", default=None, help="MMSA aligned pickle path")
+    parser.add_argument("--mag-out", default=None, help="MAG-BERT pickle path")
+    parser.add_argument("--export-length", type=int, default=50)
+    parser.add_argument("--vision-dim", type=int, default=1, help="width of the zero vision placeholder in exports")
+    parser.add_argument("--tokenizer", default="minilm-l6", help="encoder name for text_bert (msaflow.encoders)")
+    parser.add_argument("--log", default=None)
+
+
+def _columns_spec(text: str):
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return text
+
+
+def main(args: argparse.Namespace) -> int:
+    from msaflow.features import csd, exports, words_build
+
+    logger = get_logger(STAGE, args.log)
+    if not (len(args.acoustic) == len(args.acoustic_qc) == len(args.align) == len(args.align_qc)):
+        raise MsaflowError("--acoustic, --acoustic-qc, --align and --align-qc need one file per shard, in the same order")
+    manifest = {row["utterance_id"]: row for row in read_tsv(args.manifest)}
+    presets = json.loads(args.presets)
+    qc = QCTable(STAGE)
+    results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    tables: dict[str, words_build.WordTable] = {}
+    frame_meta = None
+    col_idx = None
+    expected: list[str] = []
+    for h5, aqc, align, alqc in zip(args.acoustic, args.acoustic_qc, args.align, args.align_qc):
+        align_ok = {u for u, (s, _) in read_qc(alqc).items() if s != "failed"}
+        acoustic_qc = read_qc(aqc)
+        shard_tables = words_build.group_alignment(read_tsv(align), align)
+        frames, meta = csd.read_csd(h5)
+        if frame_meta is None:
+            frame_meta = meta
+            col_idx = words_build.resolve_columns(_columns_spec(args.columns), meta["column names"], presets)
+        ids = sorted(align_ok | set(acoustic_qc))
+        expected += ids
+        for uid in progress(ids, desc=f"{STAGE} {args.fset} {h5}", total=len(ids)):
+            if uid not in align_ok:
+                qc.add(uid, "failed", "failed or missing in align QC")
+                continue
+            status = acoustic_qc.get(uid, ("failed", "not processed by the acoustic stage"))
+            if status[0] == "failed" or uid not in frames:
+                qc.add(uid, "failed", f"acoustic: {status[1] or 'no features'}")
+                continue
+            if uid not in shard_tables:
+                qc.add(uid, "failed", f"no word rows in {align}")
+                continue
+            if uid not in manifest:
+                qc.add(uid, "failed", f"not in {args.manifest}")
+                continue
+            feats, intervals = frames[uid]
+            table = shard_tables[uid]
+            results[uid] = (words_build.word_means(feats, intervals, table, args.mode, args.fill_value, col_idx),
+                            table.intervals)
+            tables[uid] = table
+            qc.add(uid, "ok", status[1])
+    qc.check_accounts_for(expected)
+    if frame_meta is None:
+        raise MsaflowError("words: no acoustic shard given")
+    names = [frame_meta["column names"][i] for i in col_idx]
+    columns_meta = [frame_meta["columns"][i] for i in col_idx]
+
+    mean = std = None
+    znorm = {"applied": False}
+    if not args.no_znorm:
+        train = [results[u][0] for u in results if manifest[u].get("mode") == "train"]
+        if train:
+            mean, std, n_words = words_build.fit_znorm(train)
+            znorm = {"applied": True, "fitted_on": "train", "n_words": n_words, "columns": names,
+                     "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+        else:
+            logger.warning("no train-split utterance: z-normalisation skipped")
+            znorm = {"applied": False, "reason": "no train-split utterance"}
+    final = {u: words_build.apply(f, mean, std, args.fill_value) for u, (f, _) in results.items()}
+
+    metadata = {
+        "computational sequence description": f"msaflow {args.fset} word-level averages ({args.mode})",
+        "computational sequence version": "1",
+        "dataset name": args.dataset,
+        "creator": "msaflow",
+        "column names": names,
+        "columns": columns_meta,
+        "znorm": znorm,
+        "fill": {"mode": args.mode, "fill_value": args.fill_value,
+                 "order": "word means -> column subset -> z-norm (train stats) -> NaN := fill_value",
+                 "epsilon_s": 1e-5},
+        "settings": {"frame_settings": frame_meta.get("settings"), "columns_spec": args.columns},
+    }
+    n = csd.write_csd(args.out, args.fset, ((u, final[u], results[u][1]) for u in sorted(final)), metadata)
+    logger.info("%s: %d utterances, %d columns -> %s (%s)", args.fset, n, len(names), args.out, qc.counts())
+
+    items = [{"id": u, "words": tables[u].words, "text": manifest[u].get("text", ""),
+              "annotation": manifest[u].get("annotation", ""), "label": float(manifest[u].get("label") or 0.0),
+              "mode": manifest[u].get("mode", "train"), "features": final[u]} for u in sorted(final)]
+    bad_modes = sorted({it["mode"] for it in items} - {"train", "valid", "test"})
+    if bad_modes:
+        raise MsaflowError(f"{args.manifest}: mode values {bad_modes} are not train/valid/test")
+    if args.mag_out:
+        exports.write_pickle(args.mag_out, exports.build_mag(items, args.vision_dim))
+        logger.info("MAG-BERT export -> %s", args.mag_out)
+    if args.mmsa_out:
+        from msaflow.encoders import load_tokenizer
+
+        tokenize = exports.hf_tokenize_function(load_tokenizer(args.tokenizer), args.export_length)
+        exports.write_pickle(args.mmsa_out, exports.build_mmsa(items, args.export_length, args.vision_dim, tokenize))
+        logger.info("MMSA export -> %s", args.mmsa_out)
+    qc.write(args.qc)
+    return 0

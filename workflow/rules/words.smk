@@ -1,0 +1,53 @@
+# Word-level averages of frame features (CMU-MultimodalSDK semantics) and exports, per feature set.
+import json as _words_json
+
+
+def _words_shards(kind):
+    def inner(wc):
+        shards = shard_names(wc.ds)
+        return {
+            "h5": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.h5" for s in shards],
+            "h5qc": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.qc.tsv" for s in shards],
+            "align": [f"{WORK}/{wc.ds}/align/{s}.tsv" for s in shards],
+            "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
+        }[kind]
+    return inner
+
+
+rule words:
+    input:
+        manifest=f"{WORK}/{{ds}}/manifest.tsv",
+        h5=_words_shards("h5"),
+        h5qc=_words_shards("h5qc"),
+        align=_words_shards("align"),
+        alignqc=_words_shards("alignqc"),
+    output:
+        csd=f"{WORK}/{{ds}}/words/{{fset}}.csd",
+        qc=f"{WORK}/{{ds}}/words/{{fset}}.qc.tsv",
+        mmsa=f"{WORK}/{{ds}}/words/exports/{{fset}}_mmsa_aligned.pkl",
+        mag=f"{WORK}/{{ds}}/words/exports/{{fset}}_mag.pkl",
+    params:
+        settings=config["words"],
+        columns=lambda wc: _words_json.dumps(config["words"]["columns"].get(wc.fset, "all")),
+        presets=lambda wc: _words_json.dumps(config["words"]["presets"]),
+        znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
+        code=code_hash(
+            "features/__init__.py", "features/csd.py", "features/word_average.py",
+            "features/words_build.py", "features/exports.py", "stages/words.py",
+        ),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        f"{WORK}/logs/{{ds}}/words_{{fset}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
+    shell:
+        "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
+        " --acoustic {input.h5} --acoustic-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
+        " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
+        " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
+        " {params.znorm} --mmsa-out {output.mmsa} --mag-out {output.mag}"
+        " --export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}"
+        " --tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1"
