@@ -27,6 +27,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "tokens": ("msaflow.stages.tokens", "tokenise and align word features to word-pieces"),
     "train": ("msaflow.stages.train", "train one model with one seed"),
     "evaluate": ("msaflow.stages.evaluate", "aggregate seeds into a result file"),
+    "summarize": ("msaflow.stages.summarize", "write results/dataset_{ds}.json: splits, labels, durations, QC"),
     "show": ("msaflow.stages.show", "print a result file as a table"),
 }
 

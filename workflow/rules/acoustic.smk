@@ -2,8 +2,10 @@
 
 
 rule acoustic:
+    wildcard_constraints:
+        fset="covarep_like|egemaps|compare",
     input:
-        audio_qc=f"{WORK}/{{ds}}/audio/{{shard}}.qc.tsv",
+        audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),
     output:
         h5=f"{WORK}/{{ds}}/acoustic/{{fset}}/{{shard}}.h5",
         qc=f"{WORK}/{{ds}}/acoustic/{{fset}}/{{shard}}.qc.tsv",
@@ -19,6 +21,8 @@ rule acoustic:
     resources:
         mem_mb=lambda wc: config["acoustic"]["mem_mb"],
         runtime=lambda wc: config["acoustic"]["runtime_min"],
+    conda:
+        "../../envs/features.yaml"
     log:
         f"{WORK}/logs/{{ds}}/acoustic_{{fset}}_{{shard}}.log",
     benchmark:

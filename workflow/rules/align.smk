@@ -2,22 +2,11 @@
 # Every transcript word gets (start, end) in its utterance's audio; QC says ok | fallback | failed.
 
 
-def _align_textgrid_output():
-    """The per-utterance TextGrid folder exists only when align.textgrids is on."""
-    if config["align"]["textgrids"]:
-        return {"textgrids": directory(f"{WORK}/{{ds}}/align/{{shard}}.textgrids")}
-    return {}
-
-
-def _align_mfa_args():
-    return " ".join(f"--mfa-arg={arg}" for arg in config["align"]["mfa"]["extra_args"])
-
-
 rule align:
     input:
         manifest=f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
-        audio=f"{WORK}/{{ds}}/audio/{{shard}}",
-        audio_qc=f"{WORK}/{{ds}}/audio/{{shard}}.qc.tsv",
+        audio=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}"),
+        audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),
     output:
         tsv=f"{WORK}/{{ds}}/align/{{shard}}.tsv",
         qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",

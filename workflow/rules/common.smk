@@ -1,4 +1,5 @@
 # Helpers shared by all rule files. Paths follow the contracts in DESIGN.md §1.
+import json
 import sys
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from snakemake.exceptions import WorkflowError  # noqa: E402
 
 from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, missing_sdk_message  # noqa: E402
 
-# A path no rule produces: an input function returns it to rule a candidate rule out, so
+# A path nothing produces: returned by an input function to exclude a candidate producer, so
 # Snakemake picks the rule that fits the dataset's source (raw media or SDK files).
 NOT_FOR_THIS_SOURCE = f"{WORK}/.not-for-this-dataset-source"
 
@@ -93,3 +94,28 @@ def sdk_only(path_function):
 
 def sdk_path(kind):
     return lambda wc: str(Path(dataset_config(wc.ds)["root"]) / sdk_files(wc.ds)[kind])
+
+
+# --- align ---------------------------------------------------------------------------------
+def _align_textgrid_output():
+    """The per-utterance TextGrid folder exists only when align.textgrids is on."""
+    if config["align"]["textgrids"]:
+        return {"textgrids": directory(f"{WORK}/{{ds}}/align/{{shard}}.textgrids")}
+    return {}
+
+
+def _align_mfa_args():
+    return " ".join(f"--mfa-arg={arg}" for arg in config["align"]["mfa"]["extra_args"])
+
+
+# --- words ---------------------------------------------------------------------------------
+def _words_shards(kind):
+    def inner(wc):
+        shards = shard_names(wc.ds)
+        return {
+            "h5": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.h5" for s in shards],
+            "h5qc": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.qc.tsv" for s in shards],
+            "align": [f"{WORK}/{wc.ds}/align/{s}.tsv" for s in shards],
+            "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
+        }[kind]
+    return inner

@@ -1,17 +1,4 @@
 # Word-level averages of frame features (CMU-MultimodalSDK semantics) and exports, per feature set.
-import json as _words_json
-
-
-def _words_shards(kind):
-    def inner(wc):
-        shards = shard_names(wc.ds)
-        return {
-            "h5": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.h5" for s in shards],
-            "h5qc": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.qc.tsv" for s in shards],
-            "align": [f"{WORK}/{wc.ds}/align/{s}.tsv" for s in shards],
-            "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
-        }[kind]
-    return inner
 
 
 rule words:
@@ -28,8 +15,8 @@ rule words:
         mag=f"{WORK}/{{ds}}/words/exports/{{fset}}_mag.pkl",
     params:
         settings=config["words"],
-        columns=lambda wc: _words_json.dumps(config["words"]["columns"].get(wc.fset, "all")),
-        presets=lambda wc: _words_json.dumps(config["words"]["presets"]),
+        columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
+        presets=lambda wc: json.dumps(config["words"]["presets"]),
         znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
         code=code_hash(
             "features/__init__.py", "features/csd.py", "features/word_average.py",
@@ -39,6 +26,8 @@ rule words:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../../envs/features.yaml"
     log:
         f"{WORK}/logs/{{ds}}/words_{{fset}}.log",
     benchmark:
