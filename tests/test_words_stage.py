@@ -51,7 +51,7 @@ def _corpus(tmp_path):
 def _acoustic(tmp_path, fset):
     from msaflow.stages import acoustic
 
-    args = Namespace(fset=fset, audio_dir=str(tmp_path / "audio" / "s000"), audio_qc=str(tmp_path / "audio" / "s000.qc.tsv"),
+    args = Namespace(fset=fset, options="{}", audio_dir=str(tmp_path / "audio" / "s000"), audio_qc=str(tmp_path / "audio" / "s000.qc.tsv"),
                      out=str(tmp_path / f"{fset}.h5"), qc=str(tmp_path / f"{fset}.qc.tsv"), dataset="t", log=None)
     assert acoustic.main(args) == 0
     return read_qc(args.qc)

@@ -11,7 +11,8 @@ rule acoustic:
         qc=f"{WORK}/{{ds}}/acoustic/{{fset}}/{{shard}}.qc.tsv",
     params:
         audio_dir=lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}",
-        settings=config["acoustic"],
+        # Only what changes the numbers: resources and the list of sets must not rerun anything.
+        options=lambda wc: json.dumps(config["acoustic"]["options"].get(wc.fset, {}), sort_keys=True),
         code=lambda wc: code_hash(
             "features/__init__.py", "features/registry.py", "features/csd.py",
             "features/covarep_like.py" if wc.fset == "covarep_like" else "features/opensmile_sets.py",
@@ -29,7 +30,7 @@ rule acoustic:
         f"{WORK}/benchmarks/{{ds}}/acoustic_{{fset}}_{{shard}}.tsv"
     shell:
         "msaflow acoustic --fset {wildcards.fset} --dataset {wildcards.ds} --audio-dir {params.audio_dir}"
-        " --audio-qc {input.audio_qc} --out {output.h5} --qc {output.qc} > {log} 2>&1"
+        " --audio-qc {input.audio_qc} --options {params.options:q} --out {output.h5} --qc {output.qc} > {log} 2>&1"
 
 
 rule acoustic_all:

@@ -5,14 +5,16 @@
 rule align:
     input:
         manifest=f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
-        audio=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}"),
+        # The QC table, not the wav folder, is the dependency: Snakemake can checksum a file but
+        # not a directory, so a touched wav must not rerun alignment.
         audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),
     output:
         tsv=f"{WORK}/{{ds}}/align/{{shard}}.tsv",
         qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",
         **_align_textgrid_output(),
     params:
-        settings=config["align"],
+        audio_dir=lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}",
+        settings={k: v for k, v in config["align"].items() if k != "threads"},
         code=code_hash("align", "text.py", "stages/align.py"),
         # Shared between jobs (entries are merged under a lock); a cache, not an output.
         g2p_cache=f"{WORK}/cache/align_g2p_{config['align']['espeak_voice']}.tsv",
@@ -30,7 +32,7 @@ rule align:
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/align_{{shard}}.tsv"
     shell:
-        "msaflow align --shard-manifest {input.manifest} --audio-dir {input.audio} --audio-qc {input.audio_qc}"
+        "msaflow align --shard-manifest {input.manifest} --audio-dir {params.audio_dir} --audio-qc {input.audio_qc}"
         " --out {output.tsv} --qc {output.qc} --engine {params.settings[engine]} --threads {threads}"
         " --beam-log10={params.settings[beam_log10]} --wbeam-log10={params.settings[wbeam_log10]}"
         " --retry-beam-log10={params.settings[retry_beam_log10]} --retry-wbeam-log10={params.settings[retry_wbeam_log10]}"

@@ -113,9 +113,9 @@ def _pysptk():
     return _import_needing_pkg_resources("pysptk")
 
 
-def settings() -> dict:
+def settings(f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> dict:
     return {
-        "sample_rate": SAMPLE_RATE, "hop_s": HOP_S, "f0_min": F0_MIN, "f0_max": F0_MAX,
+        "sample_rate": SAMPLE_RATE, "hop_s": HOP_S, "f0_min": f0_min, "f0_max": f0_max,
         "mcep_order": MCEP_ORDER, "mcep_alpha": MCEP_ALPHA, "n_pdm": N_PDM, "n_pdd": N_PDD,
         "version": VERSION,
         "libraries": {lib: _version(lib) for lib in ("praat-parselmouth", "pyworld", "pysptk", "numpy", "scipy")},
@@ -222,17 +222,18 @@ def _gather(x: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # F0 / VUV
 # --------------------------------------------------------------------------------------------
-def praat_pitch(x: np.ndarray, sr: int, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def praat_pitch(x: np.ndarray, sr: int, centres: np.ndarray,
+                f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> tuple[np.ndarray, np.ndarray]:
     """F0 (NaN unvoiced) and pitch strength on the frame centres, from Praat's AC pitch."""
     import parselmouth
 
     f0 = np.full(len(centres), np.nan)
     strength = np.zeros(len(centres))
-    if len(x) < int(3.2 / F0_MIN * sr):  # Praat needs 3 periods of the floor pitch in the window
-        x = np.concatenate([x, np.zeros(int(3.2 / F0_MIN * sr) - len(x))])
+    if len(x) < int(3.2 / f0_min * sr):  # Praat needs 3 periods of the floor pitch in the window
+        x = np.concatenate([x, np.zeros(int(3.2 / f0_min * sr) - len(x))])
     try:
         pitch = parselmouth.Sound(x, sampling_frequency=sr).to_pitch_ac(
-            time_step=HOP_S, pitch_floor=F0_MIN, pitch_ceiling=F0_MAX)
+            time_step=HOP_S, pitch_floor=f0_min, pitch_ceiling=f0_max)
     except parselmouth.PraatError:
         return f0, strength
     arr = pitch.selected_array
@@ -251,10 +252,11 @@ def praat_pitch(x: np.ndarray, sr: int, centres: np.ndarray) -> tuple[np.ndarray
 # --------------------------------------------------------------------------------------------
 # glottal closure instants and per-cycle parameters
 # --------------------------------------------------------------------------------------------
-def find_gcis(dg: np.ndarray, f0_samples: np.ndarray, sr: int) -> np.ndarray:
+def find_gcis(dg: np.ndarray, f0_samples: np.ndarray, sr: int,
+              f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> np.ndarray:
     """GCIs: negative peaks of dg that dominate every other candidate within +-T0/2 (voiced only)."""
     voiced = np.isfinite(f0_samples)
-    min_dist = max(1, int(0.8 * sr / F0_MAX))
+    min_dist = max(1, int(0.8 * sr / f0_max))
     cand, _ = sps.find_peaks(-dg, distance=min_dist)
     cand = cand[voiced[cand] & (dg[cand] < 0)]
     if len(cand) == 0:
@@ -262,7 +264,7 @@ def find_gcis(dg: np.ndarray, f0_samples: np.ndarray, sr: int) -> np.ndarray:
     half_t0 = 0.5 * sr / f0_samples[cand]
     value = -dg[cand]
     keep = np.ones(len(cand), dtype=bool)
-    reach = int(np.ceil(0.5 * sr / F0_MIN / min_dist)) + 1
+    reach = int(np.ceil(0.5 * sr / f0_min / min_dist)) + 1
     for k in range(1, min(reach, len(cand) - 1) + 1):
         # a stronger candidate within half a period on either side disqualifies this one
         close_right = (cand[k:] - cand[:-k]) <= half_t0[:-k]
@@ -273,7 +275,8 @@ def find_gcis(dg: np.ndarray, f0_samples: np.ndarray, sr: int) -> np.ndarray:
 
 
 def cycle_parameters(dg: np.ndarray, gcis: np.ndarray, f0_samples: np.ndarray, sr: int,
-                     residual: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     residual: np.ndarray | None = None,
+                     f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> dict[str, np.ndarray]:
     """NAQ, QOQ, H1H2, PSP, MDQ, jitter per valid cycle [gci_k, gci_k+1), and cycle centre times (s).
 
     A cycle is valid when its length is within 30% of the local F0 track's period and both ends
@@ -288,7 +291,7 @@ def cycle_parameters(dg: np.ndarray, gcis: np.ndarray, f0_samples: np.ndarray, s
     mid = (start + stop) // 2
     expected = sr / f0_samples[mid]
     valid = (np.isfinite(expected) & (np.abs(period / np.where(np.isfinite(expected), expected, 1) - 1) < 0.3)
-             & (period >= sr / F0_MAX * 0.9) & (period <= sr / F0_MIN * 1.1))
+             & (period >= sr / f0_max * 0.9) & (period <= sr / f0_min * 1.1))
     start, stop, period, mid = start[valid], stop[valid], period[valid], mid[valid]
     if len(start) == 0:
         return empty
@@ -433,7 +436,7 @@ def _mel_inv(m):
 
 
 def phase_distortion(x: np.ndarray, sr: int, centres_samples: np.ndarray, f0: np.ndarray,
-                     smooth_frames: int = 5, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+                     smooth_frames: int = 5, batch: int = 2048, f0_min: float = F0_MIN) -> tuple[np.ndarray, np.ndarray]:
     """HMPD-like PDM (N_PDM bins) and PDD (N_PDD bins) per frame; NaN on unvoiced frames.
 
     PD_h = wrap(phi_{h+1} - phi_h - phi_1) from a 3-period Hann window centred on the frame
@@ -448,7 +451,7 @@ def phase_distortion(x: np.ndarray, sr: int, centres_samples: np.ndarray, f0: np
     cos_pdd = np.zeros((n, N_PDD)); sin_pdd = np.zeros((n, N_PDD))
     nfft = 2048
     vidx = np.flatnonzero(voiced)
-    max_h = int(sr / 2 / F0_MIN)
+    max_h = int(sr / 2 / f0_min)
     for b in range(0, len(vidx), batch):
         fi = vidx[b : b + batch]
         f0b = f0[fi]
@@ -525,8 +528,13 @@ def _prepare(x: np.ndarray, sr: int) -> np.ndarray:
     return x
 
 
-def extract(x: np.ndarray, sr: int) -> FrameFeatures:
-    """All 74 columns on the 10 ms grid. Glottal columns are NaN where undefined."""
+def extract(x: np.ndarray, sr: int, f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> FrameFeatures:
+    """All 74 columns on the 10 ms grid. Glottal columns are NaN where undefined.
+
+    f0_min/f0_max: the pitch search range (Hz); narrow it for a known speaker group (e.g. 75-300).
+    """
+    if not 0 < f0_min < f0_max:
+        raise MsaflowError(f"covarep_like: pitch range f0_min={f0_min}, f0_max={f0_max} must satisfy 0 < f0_min < f0_max")
     x = _prepare(x, sr)
     sr = SAMPLE_RATE
     n_real = len(x)
@@ -542,7 +550,7 @@ def extract(x: np.ndarray, sr: int) -> FrameFeatures:
     feats = np.full((n, len(COLUMNS)), np.nan)
     notes: list[str] = []
 
-    f0, strength = praat_pitch(x, sr, centres)
+    f0, strength = praat_pitch(x, sr, centres, f0_min, f0_max)
     voiced = np.isfinite(f0)
     feats[:, IDX["F0"]] = f0
     feats[:, IDX["VUV"]] = voiced.astype(float)
@@ -560,8 +568,8 @@ def extract(x: np.ndarray, sr: int) -> FrameFeatures:
         vdg = dg[np.isfinite(f0_samples)]
         if vdg.size and abs(np.percentile(vdg, 99.5)) > abs(np.percentile(vdg, 0.5)):
             dg, residual = -dg, -residual  # polarity: the GCI is the derivative's negative peak
-        gcis = find_gcis(dg, f0_samples, sr)
-        cyc = cycle_parameters(dg, gcis, f0_samples, sr, residual)
+        gcis = find_gcis(dg, f0_samples, sr, f0_min, f0_max)
+        cyc = cycle_parameters(dg, gcis, f0_samples, sr, residual, f0_min, f0_max)
         if len(cyc["time"]):
             nearest = _nearest_index(cyc["time"], centres)
             near = (np.abs(cyc["time"][nearest] - centres) <= CYCLE_REACH_S) & voiced
@@ -573,7 +581,7 @@ def extract(x: np.ndarray, sr: int) -> FrameFeatures:
             creak = (voiced & ((f0 < 0.6 * np.nanmedian(f0)) | (near & (np.nan_to_num(jit) > 0.2)))).astype(float)
         else:
             notes.append("voiced frames but no valid glottal cycle: glottal columns NaN")
-        pdm, pdd = phase_distortion(xh, sr, centres_s, f0)
+        pdm, pdd = phase_distortion(xh, sr, centres_s, f0, f0_min=f0_min)
         feats[:, IDX["HMPDM_0"] : IDX["HMPDM_0"] + N_PDM] = pdm
         feats[:, IDX["HMPDD_0"] : IDX["HMPDD_0"] + N_PDD] = pdd
     else:

@@ -9,6 +9,7 @@ unreadable or empty wav is `failed`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import time
@@ -30,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output .h5 (computational sequence)")
     parser.add_argument("--qc", required=True, help="output QC table")
     parser.add_argument("--dataset", default="", help="dataset name for the metadata")
+    parser.add_argument("--options", default="{}", help="extractor options as JSON, e.g. '{\"f0_min\": 75}'")
     parser.add_argument("--log", default=None)
 
 
@@ -57,11 +59,12 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 def run(fset: str, audio_dir: str | os.PathLike, ids: list[str], out: str | os.PathLike,
-        dataset: str = "", logger=None) -> QCTable:
+        dataset: str = "", logger=None, options: dict | None = None) -> QCTable:
     from msaflow.features import csd, registry
 
     qc = QCTable(STAGE)
     cols = registry.columns(fset)
+    options = registry.check_options(fset, options)
     audio_dir = Path(audio_dir)
     cpu_audio = [0.0, 0.0]
 
@@ -70,7 +73,7 @@ def run(fset: str, audio_dir: str | os.PathLike, ids: list[str], out: str | os.P
             try:
                 x, sr = read_wav(audio_dir / f"{uid}.wav")
                 t0 = time.process_time()
-                ff = registry.extract(fset, x, sr)
+                ff = registry.extract(fset, x, sr, options)
                 cpu_audio[0] += time.process_time() - t0
                 cpu_audio[1] += len(x) / sr
             except MsaflowError as error:
@@ -93,7 +96,7 @@ def run(fset: str, audio_dir: str | os.PathLike, ids: list[str], out: str | os.P
         "creator": "msaflow",
         "column names": [c.name for c in cols],
         "columns": [c.as_dict() for c in cols],
-        "settings": registry.settings(fset),
+        "settings": registry.settings(fset, options),
         "fill": {"frame_level": "NaN where undefined (see columns[].nan_when); filled at the words stage"},
     }
     n = csd.write_csd(out, fset, entries(), metadata)
@@ -109,7 +112,11 @@ def main(args: argparse.Namespace) -> int:
     logger = get_logger(STAGE, args.log)
     ids = usable_ids(args.audio_qc)
     logger.info("%s: %d utterances from %s", args.fset, len(ids), args.audio_qc)
-    qc = run(args.fset, args.audio_dir, ids, args.out, args.dataset, logger)
+    try:
+        options = json.loads(args.options)
+    except json.JSONDecodeError as error:
+        raise MsaflowError(f"--options is not JSON ({error}): {args.options!r}") from None
+    qc = run(args.fset, args.audio_dir, ids, args.out, args.dataset, logger, options)
     qc.check_accounts_for(ids)
     qc.write(args.qc)
     return 0

@@ -44,10 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _columns_spec(text: str):
+    """A preset name, "all", or a list of column names; given plain or as JSON."""
     text = text.strip()
-    if text.startswith("["):
+    try:
         return json.loads(text)
-    return text
+    except json.JSONDecodeError:
+        return text
 
 
 def main(args: argparse.Namespace) -> int:
