@@ -1,0 +1,94 @@
+"""The demo pipeline on a real (throw-away, single-node) SLURM cluster through profiles/slurm.
+
+The cluster is started by scripts/slurm-local-start.sh (root, Debian slurm-wlm + munge, private
+munge key, slurmctld/slurmd on 127.0.0.1, no accounting) and stopped by scripts/slurm-local-stop.sh
+(by PID). The outputs must equal those of a local run with profiles/default. Missing
+prerequisites make the test fail, not skip (`make test` installs them).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from e2e_pipeline import (
+    ALL_STAGES,
+    LEVEL,
+    MODEL,
+    REPO,
+    expected,
+    output_files,
+    planned_jobs,
+    snakemake,
+    targets,
+    write_config,
+    write_small_spec,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("the SLURM test starts slurmctld/slurmd and must run as root")
+    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: install Debian slurm-wlm and munge (make test-system-deps)")
+    state = tmp_path_factory.mktemp("slurm-state")
+    start = subprocess.run(["bash", str(REPO / "scripts/slurm-local-start.sh"), str(state)],
+                           capture_output=True, text=True, timeout=180)
+    try:
+        assert start.returncode == 0, f"cluster did not start:\n{start.stdout}\n{start.stderr}"
+        yield state
+    finally:
+        stop = subprocess.run(["bash", str(REPO / "scripts/slurm-local-stop.sh"), str(state)],
+                              capture_output=True, text=True, timeout=120)
+        assert stop.returncode == 0, stop.stderr
+
+
+def _sbatch_calls(text: str) -> dict[str, list[str]]:
+    calls: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "sbatch call:" in line and (m := re.search(r"--comment '?rule_(\w+?)(?:_wildcards_\S*?)?'?\s", line)):
+            calls.setdefault(m.group(1), []).append(line)
+    return calls
+
+
+def test_demo_pipeline_on_slurm_equals_local_run(slurm_cluster, tmp_path):
+    spec = write_small_spec(tmp_path / "spec.yaml")
+    local, cluster = tmp_path / "local", tmp_path / "slurm"
+    write_config(local, spec)
+    write_config(cluster, spec)
+
+    snakemake(local, *targets())
+
+    # The SLURM profile plans the same jobs as a local run.
+    assert planned_jobs(cluster, profile="slurm") == expected(*ALL_STAGES)
+    run = snakemake(cluster, "--verbose", *targets(), profile="slurm", timeout=1200)
+    log = run.stdout + run.stderr
+    calls = _sbatch_calls(log)
+
+    # Every non-local rule went through sbatch, with its own threads, memory and runtime.
+    submitted = {"make_demo", "manifest", "audio", "align", "acoustic"}
+    if LEVEL == "results":
+        submitted |= {"words", "tokens", "train", "evaluate"}
+    assert submitted <= set(calls), f"rules submitted: {sorted(calls)}"
+    assert "shard" not in calls, "local rules must not be submitted"
+    assert all("--cpus-per-task=2" in c for c in calls["audio"]), calls["audio"][0]
+    assert all("--cpus-per-task=1" in c and " --mem 1500" in c for c in calls["acoustic"]), calls["acoustic"][0]
+    if LEVEL == "results":
+        # GPU rules are mapped to --gres (and only those); the fake GPU GRES lets them schedule here.
+        assert all("--gres=gpu:1" in c and "--gpus" not in c for c in calls["train"]), calls["train"][0]
+        assert not any("--gres" in c for rule, cs in calls.items() if rule != "train" for c in cs)
+        assert (cluster / f"results/{MODEL}_demo.json").is_file()
+
+    # Same content as the local run, file by file (bytes; tensors and non-timing fields for .pt/.json).
+    local_files, cluster_files = output_files(local), output_files(cluster)
+    assert sorted(cluster_files) == sorted(local_files)
+    differing = [name for name in local_files if local_files[name] != cluster_files[name]]
+    assert not differing, f"files that differ between the SLURM and the local run: {differing}"
+    # Nothing left to do afterwards, with either profile.
+    assert planned_jobs(cluster, profile="slurm") == set()
+    assert planned_jobs(cluster) == set()
