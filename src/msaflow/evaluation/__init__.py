@@ -1,0 +1,1 @@
+"""Metrics (DESIGN §4), statistics over seeds, the result file."""

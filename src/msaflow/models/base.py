@@ -1,0 +1,58 @@
+"""The interface every model implements for the shared trainer (msaflow.training)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from msaflow.models.blocks import half_mse
+
+
+class MsaModel(nn.Module):
+    """A sentiment regressor. The trainer only uses this interface:
+
+    * `forward(batch) -> (B,) predictions`; batch keys from the tokens contract
+      (input_ids, attention_mask, word_index, audio, vision, ...).
+    * `loss(prediction, labels)`: the model's training loss.
+    * `param_groups()`: optimizer groups (lr, weight decay) for the trainable parameters.
+    * `frozen_patterns()`: regexes of parameter names the model keeps frozen.
+    * `describe()`: a dict written into history and results (what exactly ran).
+    """
+
+    modalities: tuple[str, ...] = ("text",)
+    reference: str = ""
+
+    def __init__(self, settings: dict):
+        super().__init__()
+        self.settings = dict(settings)
+
+    def loss(self, prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return half_mse(prediction, labels)
+
+    def param_groups(self) -> list[dict]:
+        raise NotImplementedError
+
+    def frozen_patterns(self) -> list[str]:
+        return []
+
+    def describe(self) -> dict:
+        return {"arch": self.settings.get("arch"), "modalities": list(self.modalities), "reference": self.reference}
+
+
+class TextEncoderMixin:
+    """Holds the pre-trained text encoder (`self.encoder`), built from an encoder name or given."""
+
+    def _init_encoder(self, encoder_name: str | None, encoder: nn.Module | None, random_init: bool = False) -> None:
+        if encoder is None:
+            from msaflow.encoders import load_text_encoder
+
+            encoder = load_text_encoder(encoder_name, random_init=random_init)
+        self.encoder = encoder
+        self.hidden_size = int(encoder.config.hidden_size)
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return out.last_hidden_state
+
+    def encoder_frozen_patterns(self) -> list[str]:
+        return [r"^encoder\.embeddings\."] if self.settings.get("freeze_embeddings", True) else []

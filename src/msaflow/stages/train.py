@@ -1,0 +1,83 @@
+"""Stage `train`: one model, one seed -> runs/{model}/seed{seed}/ (model.pt, predictions.tsv, history.json).
+
+Model selection uses the validation split only; predictions are written for valid and test with
+the selected epoch's weights. A killed job resumes from runs/.../checkpoint.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from msaflow.common import MsaflowError, atomic_path, atomic_write_text, get_logger, write_tsv
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as error:
+        raise MsaflowError(f"settings are not valid JSON ({error}): {text[:200]}") from None
+    if not isinstance(value, dict):
+        raise MsaflowError("settings must be a JSON object")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tokens", required=True, help="tokens/{encoder}/{fset}.pt")
+    parser.add_argument("--model", required=True, help="model name (config 'models' entry)")
+    parser.add_argument("--model-settings", default="{}", help="JSON: the model's config entry")
+    parser.add_argument("--train-settings", default="{}", help="JSON: the 'train' config section (minus seeds)")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out-dir", required=True, help="runs/{model}/seed{seed}")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--log", default=None)
+
+
+def main(args) -> int:
+    import torch
+
+    from msaflow.models import build_model, model_settings
+    from msaflow.tokenize import load_tokens
+    from msaflow.training import TrainConfig, Trainer, seed_everything
+
+    log = get_logger("train", args.log)
+    t0 = time.time()
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = model_settings(args.model, {args.model: _json_arg(args.model_settings)})
+    train_settings = _json_arg(args.train_settings)
+    train_settings.pop("seeds", None)
+    if args.threads:
+        train_settings["threads"] = args.threads
+    config = TrainConfig.from_dict(train_settings)
+    data = load_tokens(args.tokens)
+    meta = data["meta"]
+    settings.setdefault("encoder", meta.get("encoder"))
+    if settings["encoder"] != meta.get("encoder"):
+        raise MsaflowError(f"model {args.model} wants encoder {settings['encoder']!r} but {args.tokens} was tokenised "
+                           f"with {meta.get('encoder')!r}")
+    seed_everything(args.seed)
+    model = build_model(settings, meta)
+    trainer = Trainer(model, config, args.seed, out_dir, log)
+    history = trainer.fit(data["train"], data["valid"], fingerprint_extra={"model": settings, "tokens": str(args.tokens),
+                                                                          "counts": meta.get("counts")})
+    rows = []
+    for split in ("valid", "test"):
+        preds, loss = trainer.predict(data[split])
+        history[f"{split}_loss_selected"] = loss
+        for uid, label, pred in zip(data[split]["ids"], data[split]["labels"].tolist(), preds.tolist(), strict=True):
+            rows.append((uid, split, f"{label:.6g}", f"{pred:.8g}"))
+    history.update(model=args.model, settings=settings, describe=model.describe(), train_config=vars(config),
+                   tokens=str(args.tokens), wall_time_s=round(time.time() - t0, 3),
+                   torch=torch.__version__, python=platform.python_version())
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": settings,
+                    "meta": {k: v for k, v in meta.items() if k != "counts"}}, tmp)
+    write_tsv(out_dir / "predictions.tsv", ("utterance_id", "split", "label", "prediction"), rows)
+    atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2, default=str) + "\n")
+    trainer.finish()
+    log.info("seed %d done in %.1f s; best epoch %s", args.seed, time.time() - t0, history.get("best_epoch"))
+    return 0

@@ -1,0 +1,87 @@
+"""Config helpers for the tokens, train and evaluate rules (pure functions of the config dict).
+
+Kept in the package (not in the .smk files) so that the rule files hold only rules and the
+logic is testable; the rules call them through lambdas.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def tokens_encoder(config: dict, ds: str) -> str:
+    tok = config["tokens"]
+    return tok.get("dataset_encoders", {}).get(ds, tok["encoder"])
+
+
+SDK_AUDIO_FSET = "covarep"  # word features of datasets read from CMU-MultimodalSDK files (msaflow.sdk_entry)
+
+
+def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
+    """Word-level audio feature set for `ds`: per-dataset setting, else COVAREP for SDK datasets, else audio_fset."""
+    tok = config["tokens"]
+    if ds in tok.get("dataset_audio_fsets", {}):
+        return tok["dataset_audio_fsets"][ds]
+    return SDK_AUDIO_FSET if source == "sdk" else tok["audio_fset"]
+
+
+def tokens_path(config: dict, ds: str, source: str = "raw") -> str:
+    return f"{config['work_dir']}/{ds}/tokens/{tokens_encoder(config, ds)}/{tokens_fset(config, ds, source)}.pt"
+
+
+def model_entry(config: dict, model: str) -> dict:
+    models = config.get("models", {})
+    if model not in models:
+        raise ValueError(f"model {model!r} is not in config.yaml 'models' (known: {', '.join(models)})")
+    return models[model]
+
+
+def model_baseline(config: dict, model: str) -> str | None:
+    return model_entry(config, model).get("baseline")
+
+
+def model_settings_json(config: dict, model: str) -> str:
+    return json.dumps({k: v for k, v in model_entry(config, model).items() if k != "baseline"}, sort_keys=True)
+
+
+def train_settings(config: dict, ds: str) -> dict:
+    """The train section with the dataset's overrides applied."""
+    settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
+    settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
+    return settings
+
+
+def train_settings_json(config: dict, ds: str) -> str:
+    return json.dumps({k: v for k, v in train_settings(config, ds).items() if k not in ("seeds", "threads")}, sort_keys=True)
+
+
+def run_dirs(config: dict, ds: str, model: str) -> list[str]:
+    return [f"{config['work_dir']}/{ds}/runs/{model}/seed{seed}" for seed in train_settings(config, ds)["seeds"]]
+
+
+def evaluate_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict:
+    files = {"tokens": tokens_path(config, ds, source)}
+    for name, m in (("runs", model), ("baseline_runs", model_baseline(config, model))):
+        if m:
+            files[name] = [f"{d}/{f}" for d in run_dirs(config, ds, m) for f in ("predictions.tsv", "history.json")]
+    return files
+
+
+def evaluate_baseline_args(config: dict, ds: str, model: str) -> str:
+    baseline = model_baseline(config, model)
+    if not baseline:
+        return ""
+    return f"--baseline {baseline} --baseline-runs {' '.join(run_dirs(config, ds, baseline))}"
+
+
+def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw") -> str:
+    """The config subset that produced a result (written into its provenance)."""
+    models = [m for m in (model, model_baseline(config, model)) if m]
+    subset = {
+        "dataset": config["datasets"][ds],
+        "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source)},
+        "train": train_settings(config, ds),
+        "models": {m: model_entry(config, m) for m in models},
+        "evaluate": config["evaluate"],
+    }
+    return json.dumps(subset, sort_keys=True)

@@ -1,0 +1,30 @@
+# Evaluate stage: seeds -> results/{model}_{ds}.json (metrics over seeds, baseline tests, provenance).
+
+
+rule evaluate:
+    input:
+        unpack(lambda wc: wfc.evaluate_inputs(config, wc.ds, wc.model, dataset_source(wc.ds))),
+    output:
+        "results/{model}_{ds}.json",
+    params:
+        runs=lambda wc: wfc.run_dirs(config, wc.ds, wc.model),
+        baseline=lambda wc: wfc.evaluate_baseline_args(config, wc.ds, wc.model),
+        config=lambda wc: wfc.evaluate_config_json(config, wc.ds, wc.model, dataset_source(wc.ds)),
+        settings=config["evaluate"],
+        code=code_hash("evaluation", "stages/evaluate.py", "stages/show.py"),
+        benchmarks=lambda wc: f"{WORK}/benchmarks/{wc.ds}",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/train.yaml"
+    log:
+        f"{WORK}/logs/{{ds}}/evaluate-{{model}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/evaluate-{{model}}.tsv"
+    shell:
+        "msaflow evaluate --model {wildcards.model} --dataset {wildcards.ds} --runs {params.runs} {params.baseline}"
+        " --tokens {input.tokens} --config {params.config:q} --code {params.code}"
+        " --confidence {params.settings[confidence]} --bootstrap {params.settings[bootstrap]}"
+        " --benchmarks {params.benchmarks} --out {output} > {log} 2>&1"

@@ -1,0 +1,34 @@
+# Train stage: one job per (model, seed); seeds default to MMSA's 1111-1115.
+# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs).
+
+
+rule train:
+    input:
+        tokens=lambda wc: wfc.tokens_path(config, wc.ds, dataset_source(wc.ds)),
+    output:
+        model=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/model.pt",
+        predictions=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/predictions.tsv",
+        history=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/history.json",
+    params:
+        model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
+        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds),
+        out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
+        code=code_hash(
+            "models", "training/__init__.py", "training/trainer.py", "encoders.py", "tokenize.py",
+            "evaluation/metrics.py", "stages/train.py",
+        ),
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    log:
+        f"{WORK}/logs/{{ds}}/train-{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/train-{{model}}_seed{{seed}}.tsv"
+    shell:
+        "msaflow train --tokens {input.tokens} --model {wildcards.model} --seed {wildcards.seed}"
+        " --model-settings {params.model_settings:q} --train-settings {params.train_settings:q}"
+        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
