@@ -4,14 +4,12 @@ import wave
 
 import numpy as np
 import pytest
+from conftest import ffmpeg, require_tools
 
 from msaflow.audio import extract_audio
 from msaflow.cli import main as cli_main
-from msaflow.common import read_qc
+from msaflow.common import read_qc, write_tsv
 from msaflow.corpus import MANIFEST_COLUMNS
-from msaflow.common import write_tsv
-
-from conftest import ffmpeg, require_tools
 
 # container -> (ffmpeg output options, channels, sample rate of the source)
 CONTAINERS = {

@@ -7,11 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from msaflow.corpus import read_corpus
 from msaflow.demo import best_achievable, load_spec, plan_clips
-
-from conftest import REPO
 
 SPEC = REPO / "resources" / "demo" / "spec.yaml"
 

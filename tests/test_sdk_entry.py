@@ -1,16 +1,14 @@
 """Entry from CMU-MultimodalSDK files: segments, words (sp dropped), frames, folds."""
 
-from pathlib import Path
 
 import numpy as np
+from sdk_fixture import pick_videos, write_sdk_dataset
 
 from msaflow.cli import main as cli_main
 from msaflow.common import read_qc, read_tsv
 from msaflow.features.csd import read_csd
 from msaflow.folds import apply_standard_folds, standard_folds
 from msaflow.sdk_entry import read_segments
-
-from sdk_fixture import pick_videos, write_sdk_dataset
 
 
 def test_standard_mosi_folds_have_the_published_sizes():

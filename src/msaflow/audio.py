@@ -96,5 +96,4 @@ def extract_many(jobs: list[dict], out_dir: Path, sample_rate: int, timeout_s: f
                              sample_rate, start, end, timeout_s)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for result in bar(pool.map(one, jobs), total=len(jobs)):
-            yield result
+        yield from bar(pool.map(one, jobs), total=len(jobs))

@@ -12,9 +12,9 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 UTTERANCE_ID_SEPARATOR = "$_$"  # MMSA convention: <video_id>$_$<clip_id>
 QC_STATUSES = ("ok", "fallback", "failed")

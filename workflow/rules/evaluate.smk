@@ -27,4 +27,30 @@ rule evaluate:
         "msaflow evaluate --model {wildcards.model} --dataset {wildcards.ds} --runs {params.runs} {params.baseline}"
         " --tokens {input.tokens} --config {params.config:q} --code {params.code}"
         " --confidence {params.settings[confidence]} --bootstrap {params.settings[bootstrap]}"
-        " --benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
+        " --benchmarks {params.benchmarks} --dataset-summary {input.summary} --out {output} > {log} 2>&1"
+
+
+rule dataset_summary:
+    input:
+        unpack(lambda wc: wfc.summary_inputs(config, wc.ds, shard_names(wc.ds), dataset_source(wc.ds))),
+    output:
+        "results/dataset_{ds}.json",
+    params:
+        qc=lambda wc, input: wfc.summary_qc_args(input),
+        audio_dirs=lambda wc: (
+            " ".join(f"{WORK}/{wc.ds}/audio/{s}" for s in shard_names(wc.ds)) if dataset_source(wc.ds) == "raw" else ""
+        ),
+        code=code_hash("dataset_summary.py", "stages/summarize.py"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/media.yaml"
+    log:
+        f"{WORK}/logs/{{ds}}/dataset_summary.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/dataset_summary.tsv"
+    shell:
+        "msaflow summarize --dataset {wildcards.ds} --manifest {input.manifest} --align {input.align}"
+        " --audio-dirs {params.audio_dirs} --qc {params.qc} --out {output} > {log} 2>&1"

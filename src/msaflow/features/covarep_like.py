@@ -447,8 +447,8 @@ def phase_distortion(x: np.ndarray, sr: int, centres_samples: np.ndarray, f0: np
     voiced = np.isfinite(f0)
     bins_pdm = _mel_inv(np.linspace(0, _mel(sr / 2), N_PDM))
     bins_pdd = _mel_inv(np.linspace(0, _mel(sr / 2), N_PDD))
-    cos_pdm = np.zeros((n, N_PDM)); sin_pdm = np.zeros((n, N_PDM))
-    cos_pdd = np.zeros((n, N_PDD)); sin_pdd = np.zeros((n, N_PDD))
+    cos_pdm, sin_pdm = np.zeros((n, N_PDM)), np.zeros((n, N_PDM))
+    cos_pdd, sin_pdd = np.zeros((n, N_PDD)), np.zeros((n, N_PDD))
     nfft = 2048
     vidx = np.flatnonzero(voiced)
     max_h = int(sr / 2 / f0_min)

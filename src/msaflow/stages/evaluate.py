@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 from msaflow.common import MsaflowError, atomic_write_text, get_logger
 
@@ -20,6 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code", default="", help="code hash of the stages that produced the result")
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--bootstrap", type=int, default=1000, help="paired bootstrap resamples")
+    parser.add_argument("--dataset-summary", default=None, help="results/dataset_{ds}.json to embed")
     parser.add_argument("--benchmarks", default=None, help="Snakemake benchmark folder (wall time per stage)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--log", default=None)
@@ -43,6 +45,8 @@ def main(args) -> int:
     result = build_result(args.model, args.dataset, runs, args.baseline, baseline_runs, meta, config, args.code,
                           args.confidence, args.bootstrap, args.benchmarks)
     result["provenance"]["wall_time_s"]["evaluate"] = round(time.time() - t0, 3)
+    if args.dataset_summary:
+        result["dataset_summary"] = json.loads(Path(args.dataset_summary).read_text(encoding="utf-8"))
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     log.info("wrote %s\n%s", args.out, format_table(result))
     return 0

@@ -60,7 +60,7 @@ def run_dirs(config: dict, ds: str, model: str) -> list[str]:
 
 
 def evaluate_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict:
-    files = {"tokens": tokens_path(config, ds, source)}
+    files = {"tokens": tokens_path(config, ds, source), "summary": f"results/dataset_{ds}.json"}
     for name, m in (("runs", model), ("baseline_runs", model_baseline(config, model))):
         if m:
             files[name] = [f"{d}/{f}" for d in run_dirs(config, ds, m) for f in ("predictions.tsv", "history.json")]
@@ -85,3 +85,28 @@ def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw")
         "evaluate": config["evaluate"],
     }
     return json.dumps(subset, sort_keys=True)
+
+
+def summary_inputs(config: dict, ds: str, shards: list[str], source: str = "raw") -> dict:
+    """Everything the dataset summary counts: manifest, word tables and every stage's QC tables."""
+    work, fset = config["work_dir"], tokens_fset(config, ds, source)
+    tokens_qc = tokens_path(config, ds, source)[: -len(".pt")] + ".qc.tsv"
+    files = {
+        "manifest": f"{work}/{ds}/manifest.tsv",
+        "align": [f"{work}/{ds}/align/{s}.tsv" for s in shards],
+        "qc_align": [f"{work}/{ds}/align/{s}.qc.tsv" for s in shards],
+        "qc_acoustic": [f"{work}/{ds}/acoustic/{fset}/{s}.qc.tsv" for s in shards],
+        "qc_words": [f"{work}/{ds}/words/{fset}.qc.tsv"],
+        "qc_tokens": [tokens_qc],
+    }
+    if source == "sdk":
+        files["qc_sdk_manifest"] = [f"{work}/{ds}/sdk_manifest.qc.tsv"]
+    else:
+        files["qc_audio"] = [f"{work}/{ds}/audio/{s}.qc.tsv" for s in shards]
+    return files
+
+
+def summary_qc_args(inputs) -> str:
+    """`--qc stage=path ...` for msaflow summarize, from the named qc_* inputs of the rule."""
+    return " ".join(f"'{name[3:]}={path}'" for name in inputs.keys() if name.startswith("qc_")
+                    for path in inputs[name])
