@@ -93,7 +93,7 @@ def snakemake(workdir: Path, *args: str, profile: str = "default", snakefile: Pa
     return result
 
 
-_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 _WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
 _TOTAL = re.compile(r"^total\s+(\d+)$")
 
@@ -149,6 +149,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "tokens": job_name("tokens", {"encoder": "minilm-l6", "fset": FSET}),
         "train": job_name("train", {"model": MODEL, "seed": str(SEED)}),
         "evaluate": job_name("evaluate", {"model": MODEL}),
+        "dataset_summary": "dataset_summary",
         # aggregating markers (only at the "features" level, where they are the targets)
         "align_all": "align_all",
         "acoustic_all": job_name("acoustic_all", {"fset": FSET}),
@@ -159,7 +160,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
 def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     """Jobs of the named stages that exist at this level (later stages are dropped at 'features')."""
     if level == "features":
-        drop = {"words", "tokens", "train", "evaluate"}
+        drop = {"words", "tokens", "train", "evaluate", "dataset_summary"}
         extra = {"align": "align_all", "acoustic": "acoustic_all"}
         stages = tuple(s for s in stages if s not in drop) + tuple(extra[s] for s in stages if s in extra)
     else:
@@ -170,7 +171,8 @@ def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     return jobs
 
 
-ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "words", "tokens", "train", "evaluate")
+ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "words", "tokens", "train", "evaluate",
+              "dataset_summary")
 
 
 def copy_workdir(src: Path, dst: Path) -> Path:

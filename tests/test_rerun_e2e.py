@@ -91,7 +91,7 @@ def test_acoustic_setting_reruns_acoustic_onward_not_audio_or_align(work):
     # The pitch search range is an extractor option, a param of the covarep_like acoustic jobs.
     update_config(work, "acoustic", options={"covarep_like": {"f0_min": 60, "f0_max": 500}})
     planned = planned_jobs(work)
-    assert planned == expected("acoustic", "words", "tokens", "train", "evaluate")
+    assert planned == expected("acoustic", "words", "tokens", "train", "evaluate", "dataset_summary")
     assert not any(job.startswith(("audio", "align", "manifest", "shard", "make_demo")) for job in planned)
 
 
@@ -113,11 +113,11 @@ def test_feature_code_edit_reruns_feature_stage_onward(work, tmp_path):
     module = wf / "src/msaflow/features/covarep_like.py"
     module.write_text(module.read_text() + "\n# an edit of the feature code\n")
     planned = planned_jobs(work, snakefile=snakefile)
-    assert planned == expected("acoustic", "words", "tokens", "train", "evaluate")
+    assert planned == expected("acoustic", "words", "tokens", "train", "evaluate", "dataset_summary")
     # and editing only the trainer reruns only training and evaluation
     module.write_text(module.read_text().replace("\n# an edit of the feature code\n", ""))
     assert planned_jobs(work, snakefile=snakefile) == set()
-    trainer = next((wf / "src/msaflow/training").glob("*.py"))
+    trainer = wf / "src/msaflow/training/trainer.py"
     trainer.write_text(trainer.read_text() + "\n# an edit of the trainer\n")
     assert planned_jobs(work, snakefile=snakefile) == expected("train", "evaluate")
 
@@ -150,7 +150,8 @@ def test_adding_one_video_reruns_only_its_shard(work):
     changed = [s for s in SHARDS if (work / f"work/demo/shards/{s}.tsv").read_bytes() != before[s]]
     assert changed == [shard]
     planned = planned_jobs(work)
-    assert planned == expected("audio", "align", "acoustic", "words", "tokens", "train", "evaluate", shards=[shard])
+    assert planned == expected("audio", "align", "acoustic", "words", "tokens", "train", "evaluate", "dataset_summary",
+                               shards=[shard])
     # and the real run does exactly that: the other shards' outputs are untouched
     others = [p for s in SHARDS if s != shard for p in (work / f"work/demo/audio/{s}.qc.tsv", work / f"work/demo/align/{s}.tsv")]
     mtimes = {p: p.stat().st_mtime_ns for p in others}

@@ -33,6 +33,8 @@ def write_upstream(work: Path, n: int = 60):
     write_tsv(ds / "align" / "s000.tsv", ["utterance_id", "word_index", "word", "start", "end", "source"],
               [[u, i, w, i * 0.3, i * 0.3 + 0.3, "pocketsphinx"] for u, ws in words.items() if u != failed_audio for i, w in enumerate(ws)])
     write_tsv(ds / "align" / "s000.qc.tsv", ["utterance_id", "status", "reason"], [[u, "ok", ""] for u in ids if u != failed_audio])
+    write_tsv(ds / "acoustic" / "covarep_like" / "s000.qc.tsv", ["utterance_id", "status", "reason"],
+              [[u, "ok", ""] for u in ids if u != failed_audio])
     keep = [u for u in ids if u not in (failed_audio, failed_words)]
     write_tsv(ds / "words" / "covarep_like.qc.tsv", ["utterance_id", "status", "reason"],
               [[u, "failed" if u == failed_words else "ok", ""] for u in ids if u != failed_audio])
@@ -53,6 +55,7 @@ def test_pipeline_reaches_the_result_file(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "--allowed-rules", "tokens", "train", "evaluate",
+           "dataset_summary",
            "--show-failed-logs", "results/cmbertav_demo.json"]
     # rules call `msaflow` from PATH: the venv's entry point (the package installed editable)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1",
@@ -71,6 +74,9 @@ def test_pipeline_reaches_the_result_file(tmp_path):
     assert d["failed_tokens"] == 0
     qc = (tmp_path / "work" / "demo" / "tokens" / "minilm-l6" / "covarep_like.qc.tsv").read_text().splitlines()
     assert len(qc) - 1 == len(ids) - 2  # the tokens QC accounts for exactly the utterances it received
+    summary = result["dataset_summary"]
+    assert summary["utterances"] == len(ids) and summary["qc"]["audio"]["failed"] == 1
+    assert summary["qc"]["words"]["failed"] == 1 and summary["qc"]["tokens"]["ok"] == len(ids) - 2
     assert set(result["provenance"]["wall_time_s"]) >= {"tokens_minilm-l6_covarep_like", "train-cmbertav", "train-tbert"}
     preds = (tmp_path / "work" / "demo" / "runs" / "cmbertav" / "seed1111" / "predictions.tsv").read_text().splitlines()
     assert len(preds) - 1 == d["valid"] + d["test"]

@@ -4,7 +4,7 @@
 
 rule align:
     input:
-        manifest=f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
+        manifest=shard_table,
         # The QC table, not the wav folder, is the dependency: Snakemake can checksum a file but
         # not a directory, so a touched wav must not rerun alignment.
         audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),

@@ -3,7 +3,7 @@
 
 rule audio:
     input:
-        f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
+        shard_table,
     output:
         wavs=directory(f"{WORK}/{{ds}}/audio/{{shard}}"),
         qc=f"{WORK}/{{ds}}/audio/{{shard}}.qc.tsv",

@@ -34,6 +34,11 @@ def shard_names(ds):
     return [f"s{i:03d}" for i in range(int(dataset_config(ds)["shards"]))]
 
 
+def shard_table(wc):
+    """work/{ds}/shards/{shard}.tsv through its checkpoint (see manifest.smk)."""
+    return checkpoints.shard.get(ds=wc.ds, shard=wc.shard).output[0]
+
+
 def default_targets():
     return config.get("default_targets", [])
 

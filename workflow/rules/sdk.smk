@@ -30,7 +30,7 @@ rule sdk_manifest:
 
 rule sdk_align:
     input:
-        shard=f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
+        shard=shard_table,
         labels=sdk_only(sdk_path("labels")),
         words=sdk_only(sdk_path("words")),
     output:
@@ -55,7 +55,7 @@ rule sdk_align:
 
 rule sdk_acoustic:
     input:
-        shard=f"{WORK}/{{ds}}/shards/{{shard}}.tsv",
+        shard=shard_table,
         align_qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",
         acoustic=sdk_only(sdk_path("acoustic")),
     output:
