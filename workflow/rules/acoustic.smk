@@ -3,9 +3,10 @@
 
 rule acoustic:
     wildcard_constraints:
+        ds=RAW_DATASETS,
         fset="covarep_like|egemaps|compare",
     input:
-        audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),
+        audio_qc=f"{WORK}/{{ds}}/audio/{{shard}}.qc.tsv",
     output:
         h5=f"{WORK}/{{ds}}/acoustic/{{fset}}/{{shard}}.h5",
         qc=f"{WORK}/{{ds}}/acoustic/{{fset}}/{{shard}}.qc.tsv",

@@ -3,11 +3,13 @@
 
 
 rule align:
+    wildcard_constraints:
+        ds=RAW_DATASETS,
     input:
         manifest=shard_table,
         # The QC table, not the wav folder, is the dependency: Snakemake can checksum a file but
         # not a directory, so a touched wav must not rerun alignment.
-        audio_qc=raw_only(lambda wc: f"{WORK}/{wc.ds}/audio/{wc.shard}.qc.tsv"),
+        audio_qc=f"{WORK}/{{ds}}/audio/{{shard}}.qc.tsv",
     output:
         tsv=f"{WORK}/{{ds}}/align/{{shard}}.tsv",
         qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",

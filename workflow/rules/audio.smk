@@ -2,6 +2,8 @@
 
 
 rule audio:
+    wildcard_constraints:
+        ds=RAW_DATASETS,
     input:
         shard_table,
     output:

@@ -1,5 +1,6 @@
 # Helpers shared by all rule files. Paths follow the contracts in DESIGN.md §1.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -48,11 +49,6 @@ from snakemake.exceptions import WorkflowError  # noqa: E402
 
 from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, missing_sdk_message  # noqa: E402
 
-# A path nothing produces: returned by an input function to exclude a candidate producer, so
-# Snakemake picks the rule that fits the dataset's source (raw media or SDK files).
-NOT_FOR_THIS_SOURCE = f"{WORK}/.not-for-this-dataset-source"
-
-
 def sdk_files(ds):
     cfg = dataset_config(ds)
     names = dict(SDK_FILES.get(cfg.get("folds", "none"), {}))
@@ -81,20 +77,29 @@ def dataset_source(ds):
     )
 
 
-def raw_only(path_function):
-    """Input function for a raw-media rule: the real inputs for raw datasets, nothing producible otherwise."""
+def _source_or_raw(ds):
+    """A dataset whose folder holds nothing counts as raw: the manifest rule then explains what is missing."""
+    try:
+        return dataset_source(ds)
+    except WorkflowError:
+        return "raw"
 
-    def inner(wc):
-        return path_function(wc) if dataset_source(wc.ds) == "raw" else NOT_FOR_THIS_SOURCE
 
-    return inner
+def one_of(names):
+    """A wildcard pattern matching exactly these names (and nothing when the list is empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!x)x"
 
 
-def sdk_only(path_function):
-    def inner(wc):
-        return path_function(wc) if dataset_source(wc.ds) == "sdk" else NOT_FOR_THIS_SOURCE
+# Which rules produce a dataset's manifest, word tables and frame features is decided per dataset
+# by wildcard constraints (raw media vs CMU-MultimodalSDK files), so no two rules ever compete for
+# a file, on the submitting host or inside a cluster job.
+RAW_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == "raw"])
+SDK_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == "sdk"])
 
-    return inner
+
+def raw_label_csv(wc):
+    dataset_source(wc.ds)  # raises with the where-to-put-what message when the folder is empty
+    return f"{corpus_root(wc.ds)}/label.csv"
 
 
 def sdk_path(kind):

@@ -2,8 +2,10 @@
 
 
 rule manifest:
+    wildcard_constraints:
+        ds=RAW_DATASETS,
     input:
-        label=raw_only(lambda wc: f"{corpus_root(wc.ds)}/label.csv"),
+        label=raw_label_csv,
     output:
         f"{WORK}/{{ds}}/manifest.tsv",
     params:

@@ -3,9 +3,11 @@
 
 
 rule sdk_manifest:
+    wildcard_constraints:
+        ds=SDK_DATASETS,
     input:
-        labels=sdk_only(sdk_path("labels")),
-        words=sdk_only(sdk_path("words")),
+        labels=sdk_path("labels"),
+        words=sdk_path("words"),
     output:
         manifest=f"{WORK}/{{ds}}/manifest.tsv",
         qc=f"{WORK}/{{ds}}/sdk_manifest.qc.tsv",
@@ -29,10 +31,12 @@ rule sdk_manifest:
 
 
 rule sdk_align:
+    wildcard_constraints:
+        ds=SDK_DATASETS,
     input:
         shard=shard_table,
-        labels=sdk_only(sdk_path("labels")),
-        words=sdk_only(sdk_path("words")),
+        labels=sdk_path("labels"),
+        words=sdk_path("words"),
     output:
         table=f"{WORK}/{{ds}}/align/{{shard}}.tsv",
         qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",
@@ -54,10 +58,12 @@ rule sdk_align:
 
 
 rule sdk_acoustic:
+    wildcard_constraints:
+        ds=SDK_DATASETS,
     input:
         shard=shard_table,
         align_qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",
-        acoustic=sdk_only(sdk_path("acoustic")),
+        acoustic=sdk_path("acoustic"),
     output:
         h5=f"{WORK}/{{ds}}/acoustic/{SDK_ACOUSTIC_FSET}/{{shard}}.h5",
         qc=f"{WORK}/{{ds}}/acoustic/{SDK_ACOUSTIC_FSET}/{{shard}}.qc.tsv",
