@@ -11,6 +11,8 @@ APT_PACKAGES := ffmpeg espeak-ng sox
 # Extra Debian packages only the tests use (a throw-away local SLURM cluster).
 TEST_APT_PACKAGES := slurm-wlm munge
 DEMO_TARGET ?= results/cmbert_demo.json
+# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps).
+DEMO_EXTRA_TARGETS ?= work/demo/words.done
 CORES ?= all
 
 .PHONY: setup system-deps test-system-deps demo test lint clean-demo
@@ -31,7 +33,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 setup: system-deps $(VENV)/.installed
 
 demo: setup
-	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET)
+	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
 	$(BIN)/msaflow show $(DEMO_TARGET)
 
 test: setup test-system-deps

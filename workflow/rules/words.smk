@@ -40,3 +40,11 @@ rule words:
         " {params.znorm} --mmsa-out {output.mmsa} --mag-out {output.mag}"
         " --export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}"
         " --tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1"
+
+
+rule words_all:
+    input:
+        lambda wc: expand(f"{WORK}/{wc.ds}/words/{{fset}}.csd", fset=config["acoustic"]["feature_sets"]),
+    output:
+        touch(f"{WORK}/{{ds}}/words.done"),
+    localrule: True
