@@ -1,8 +1,9 @@
 """Learning check on the full demo corpus (issue 5), end to end from the corpus synthesis.
 
 T-BERT must learn the text (test corr > 0.5 averaged over the 5 seeds) and the CM-BERT variant
-whose audio reaches the output must beat T-BERT on test MAE. The faithful CM-BERT must report
-that its prediction cannot depend on audio. Numbers are printed (pytest -s) for the record.
+whose audio reaches the output must beat T-BERT on test MAE. (The faithful CM-BERT's audio
+invariance is proven by unit tests in test_models.py; `make demo` runs it on this corpus.)
+Numbers are printed (pytest -s) for the record.
 """
 
 import json
@@ -18,18 +19,15 @@ def test_full_demo_learning_check(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["demo"]["spec"] = str(REPO / config["demo"]["spec"])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake(tmp_path, "results/cmbert_demo.json", "results/cmbertav_demo.json", timeout=1800)
-    faithful = json.loads((tmp_path / "results/cmbert_demo.json").read_text())
+    snakemake(tmp_path, "results/cmbertav_demo.json", timeout=1800)
     variant = json.loads((tmp_path / "results/cmbertav_demo.json").read_text())
     tbert = variant["baseline"]["metrics"]["test"]
     test = variant["metrics"]["test"]
     print(f"\nlearning check (test, mean over seeds {variant['seeds']}): tbert mae {tbert['mae']['mean']:.3f} "
-          f"corr {tbert['corr']['mean']:.3f}; cmbert mae {faithful['metrics']['test']['mae']['mean']:.3f} "
-          f"corr {faithful['metrics']['test']['corr']['mean']:.3f}; cmbertav mae {test['mae']['mean']:.3f} "
+          f"corr {tbert['corr']['mean']:.3f}; cmbertav mae {test['mae']['mean']:.3f} "
           f"corr {test['corr']['mean']:.3f}")
     assert len(variant["seeds"]) == 5
     assert tbert["corr"]["mean"] > 0.5
     assert test["mae"]["mean"] < tbert["mae"]["mean"]
-    assert faithful["describe"]["audio_reaches_output"] is False
     assert variant["describe"]["audio_reaches_output"] is True
-    assert faithful["data"]["failed_utterances"] == 0 and faithful["dataset_summary"]["utterances"] == 336
+    assert variant["data"]["failed_utterances"] == 0 and variant["dataset_summary"]["utterances"] == 336
