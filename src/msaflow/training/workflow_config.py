@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 
+from msaflow.sdk_entry import SDK_ACOUSTIC_FSET  # word features of SDK datasets: the real COVAREP
+
 
 def tokens_encoder(config: dict, ds: str) -> str:
     tok = config["tokens"]
     return tok.get("dataset_encoders", {}).get(ds, tok["encoder"])
 
 
-SDK_AUDIO_FSET = "covarep"  # word features of datasets read from CMU-MultimodalSDK files (msaflow.sdk_entry)
 
 
 def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
@@ -22,7 +23,7 @@ def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
     tok = config["tokens"]
     if ds in tok.get("dataset_audio_fsets", {}):
         return tok["dataset_audio_fsets"][ds]
-    return SDK_AUDIO_FSET if source == "sdk" else tok["audio_fset"]
+    return SDK_ACOUSTIC_FSET if source == "sdk" else tok["audio_fset"]
 
 
 def tokens_path(config: dict, ds: str, source: str = "raw") -> str:
