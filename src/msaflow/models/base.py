@@ -13,7 +13,8 @@ class MsaModel(nn.Module):
 
     * `forward(batch) -> (B,) predictions`; batch keys from the tokens contract
       (input_ids, attention_mask, word_index, audio, vision, ...).
-    * `loss(prediction, labels)`: the model's training loss.
+    * `loss(prediction, labels)`: the model's main loss (validation, selection).
+    * `training_loss(batch) -> (loss, predictions)`: the training objective (main + auxiliary terms).
     * `param_groups()`: optimizer groups (lr, weight decay) for the trainable parameters.
     * `frozen_patterns()`: regexes of parameter names the model keeps frozen.
     * `describe()`: a dict written into history and results (what exactly ran).
@@ -28,6 +29,15 @@ class MsaModel(nn.Module):
 
     def loss(self, prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return half_mse(prediction, labels)
+
+    def training_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to minimise, (B,) predictions) for one training batch.
+
+        Models with auxiliary objectives (SenBERT's unimodal heads, MHMF's restitution loss) override
+        this; validation and model selection still use `loss(forward(batch), labels)`.
+        """
+        prediction = self(batch)
+        return self.loss(prediction, batch["labels"]), prediction
 
     def param_groups(self) -> list[dict]:
         raise NotImplementedError

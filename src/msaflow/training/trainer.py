@@ -217,8 +217,7 @@ class Trainer:
             for batch in bar:
                 batch = move(batch, self.device)
                 with self._autocast():
-                    out = model(batch)
-                    loss = model.loss(out, batch["labels"])
+                    loss, out = model.training_loss(batch)
                 if not torch.isfinite(loss):
                     raise MsaflowError(f"seed {self.seed} epoch {epoch + 1}: the training loss became {float(loss)}; "
                                        "lower the learning rates in config 'models'")
