@@ -11,11 +11,14 @@ APT_PACKAGES := ffmpeg espeak-ng sox
 # Extra Debian packages only the tests use (a throw-away local SLURM cluster).
 TEST_APT_PACKAGES := slurm-wlm munge
 DEMO_TARGET ?= results/cmbert_demo.json
-# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps).
-DEMO_EXTRA_TARGETS ?= work/demo/words.done
+# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps), and
+# their MMSA / MAG-BERT exports (work/demo/exports/).
+DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done
+# Throw-away virtualenvs of peer frameworks (MMSA) that the peer tests load our exports with.
+PEER_VENVS := .venv-peers
 CORES ?= all
 
-.PHONY: setup system-deps test-system-deps demo test lint clean-demo
+.PHONY: setup system-deps test-system-deps peer-venvs demo test lint clean-demo
 
 system-deps:
 	@bash scripts/ensure-apt-packages.sh $(APT_PACKAGES)
@@ -32,11 +35,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 setup: system-deps $(VENV)/.installed
 
+peer-venvs:
+	@bash scripts/peer-venvs.sh $(PEER_VENVS)
+
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
 	$(BIN)/msaflow show $(DEMO_TARGET)
 
-test: setup test-system-deps
+test: setup test-system-deps peer-venvs
 	$(BIN)/pytest -m "e2e or not e2e"
 
 lint: setup

@@ -1,4 +1,4 @@
-# msaflow: media -> audio -> alignment -> acoustic features -> word averages -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic features -> word averages (-> exports) -> tokens -> training -> results.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
 from snakemake.utils import min_version, validate
 
@@ -18,6 +18,7 @@ include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"
 include: "workflow/rules/words.smk"
+include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

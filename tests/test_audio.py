@@ -9,7 +9,7 @@ from conftest import ffmpeg, require_tools
 from msaflow.audio import extract_audio
 from msaflow.cli import main as cli_main
 from msaflow.common import read_qc, write_tsv
-from msaflow.corpus import MANIFEST_COLUMNS
+from msaflow.corpus import SHARD_COLUMNS
 
 # container -> (ffmpeg output options, channels, sample rate of the source)
 CONTAINERS = {
@@ -85,7 +85,7 @@ def test_stage_accounts_for_every_utterance(tmp_path, speech_wav):
         ["a$_$3", "a", "3", "t", "1", "", "train", "s000", str(tmp_path / "missing.mp4"), "", ""],
         ["a$_$4", "a", "4", "t", "1", "", "train", "s000", str(speech_wav), "0.1", "0.9"],
     ]
-    write_tsv(tmp_path / "s000.tsv", MANIFEST_COLUMNS, rows)
+    write_tsv(tmp_path / "s000.tsv", SHARD_COLUMNS, rows)
     out_dir, qc_path = tmp_path / "audio" / "s000", tmp_path / "audio" / "s000.qc.tsv"
     assert cli_main(["audio", "--shard-manifest", str(tmp_path / "s000.tsv"), "--out-dir", str(out_dir),
                      "--qc", str(qc_path), "--threads", "2"]) == 0

@@ -48,6 +48,20 @@ def test_good_corpus_reads_all_rows(tmp_path):
     assert utterances[1].label == -2.0
 
 
+def test_unimodal_labels_reach_the_manifest_not_the_shards(tmp_path):
+    header = HEADER + ["label_T", "label_A", "label_V"]
+    rows = [GOOD[0] + ["1", "0.5", "-1"], GOOD[1] + ["", "", ""], GOOD[2] + ["0", "0", "0"]]
+    manifest = tmp_path / "m.tsv"
+    write_manifest(read_corpus(make_corpus(tmp_path / "c", rows, header=header), n_shards=1), manifest)
+    by_id = {r["utterance_id"]: r for r in read_manifest(manifest)}
+    assert [by_id["vid_a$_$1"][c] for c in ("label_T", "label_A", "label_V")] == ["1.0", "0.5", "-1.0"]
+    assert by_id["vid_a$_$2"]["label_T"] == ""
+    write_shard(manifest, "s000", tmp_path / "s000.tsv")
+    assert "label_T" not in read_manifest(tmp_path / "s000.tsv")[0]
+    message = problems_for(tmp_path / "bad", [GOOD[0] + ["x", "0", "0"]], header=header)
+    assert "must be numbers or empty" in message
+
+
 def test_missing_columns_are_named(tmp_path):
     message = problems_for(tmp_path, [r[:4] for r in GOOD], header=HEADER[:4])
     assert "missing column(s) annotation, mode" in message

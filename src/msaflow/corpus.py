@@ -20,8 +20,12 @@ OPTIONAL_COLUMNS = ("label_T", "label_A", "label_V", "start", "end")
 MODES = ("train", "valid", "test")
 MEDIA_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "avi", "wav", "flac", "mp3", "m4a", "ogg")
 LABEL_RANGE = (-3.0, 3.0)
-MANIFEST_COLUMNS = ("utterance_id", "video_id", "clip_id", "text", "label", "annotation", "mode",
-                    "shard", "media_path", "start", "end")
+# Shard tables hold what the per-shard media stages need; the manifest adds the optional unimodal
+# labels (label_T/A/V, empty when the corpus has none), so adding them reruns no media stage.
+SHARD_COLUMNS = ("utterance_id", "video_id", "clip_id", "text", "label", "annotation", "mode",
+                 "shard", "media_path", "start", "end")
+SUB_LABEL_COLUMNS = ("label_T", "label_A", "label_V")
+MANIFEST_COLUMNS = SHARD_COLUMNS + SUB_LABEL_COLUMNS
 MAX_REPORTED_PROBLEMS = 30
 
 
@@ -38,11 +42,15 @@ class Utterance:
     media_path: str
     start: float | None
     end: float | None
+    sub_labels: tuple[float, float, float] | None = None  # label_T, label_A, label_V when the corpus has them
 
     def row(self) -> tuple:
+        def number(value):
+            return "" if value is None else repr(value)
+
         return (self.utterance_id, self.video_id, self.clip_id, self.text, repr(self.label), self.annotation,
-                self.mode, self.shard, self.media_path,
-                "" if self.start is None else repr(self.start), "" if self.end is None else repr(self.end))
+                self.mode, self.shard, self.media_path, number(self.start), number(self.end),
+                *(number(v) for v in (self.sub_labels or (None,) * len(SUB_LABEL_COLUMNS))))
 
 
 class CorpusError(MsaflowError):
@@ -135,6 +143,10 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
         text = (row.get("text") or "").strip()
         if not text:
             problems.append(f"{where}: empty text; give the utterance's transcript (alignment needs it)")
+        sub_labels = [_parse_float(row.get(c)) for c in SUB_LABEL_COLUMNS]
+        if any(v is not None and math.isnan(v) for v in sub_labels):
+            problems.append(f"{where}: {'/'.join(SUB_LABEL_COLUMNS)} {[row.get(c) for c in SUB_LABEL_COLUMNS]} "
+                            f"must be numbers or empty")
         start, end = _parse_float(row.get("start")), _parse_float(row.get("end"))
         if (start is None) != (end is None):
             problems.append(f"{where}: give both start and end, or neither (neither = the whole clip)")
@@ -158,6 +170,7 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
             utterance_id=make_utterance_id(video_id, clip_id), video_id=video_id, clip_id=clip_id, text=text,
             label=float(label), annotation=(row.get("annotation") or "").strip(), mode=mode,
             shard=shard_of(video_id, n_shards), media_path=str(media_path), start=start, end=end,
+            sub_labels=tuple(sub_labels) if all(v is not None for v in sub_labels) else None,
         ))
     if problems:
         raise CorpusError(label_csv, problems)
@@ -190,7 +203,7 @@ def write_shard(manifest_path: str | Path, shard: str, out_path: str | Path) -> 
     comparison reruns only that shard's jobs when one video is added to the corpus.
     """
     rows = [r for r in read_manifest(manifest_path) if r["shard"] == shard]
-    write_tsv(out_path, MANIFEST_COLUMNS, ([r[c] for c in MANIFEST_COLUMNS] for r in rows))
+    write_tsv(out_path, SHARD_COLUMNS, ([r[c] for c in SHARD_COLUMNS] for r in rows))
     return len(rows)
 
 

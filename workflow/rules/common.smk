@@ -129,3 +129,18 @@ def _words_shards(kind):
             "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
         }[kind]
     return inner
+
+
+# --- exports ---------------------------------------------------------------------------------
+def exports_vision_fset():
+    """The visual feature set whose words the exports carry, or None (zero placeholder)."""
+    choice = config["exports"]["vision"]
+    if choice == "auto":
+        sets = (config.get("visual") or {}).get("feature_sets") or []
+        return sets[0] if sets else None
+    return choice
+
+
+def _exports_vision_input(wc):
+    vset = exports_vision_fset()
+    return {"vision": f"{WORK}/{wc.ds}/words/{vset}.csd"} if vset else {}

@@ -1,4 +1,4 @@
-# Word-level averages of frame features (CMU-MultimodalSDK semantics) and exports, per feature set.
+# Word-level averages of frame features (CMU-MultimodalSDK semantics), per feature set.
 
 
 rule words:
@@ -11,8 +11,6 @@ rule words:
     output:
         csd=f"{WORK}/{{ds}}/words/{{fset}}.csd",
         qc=f"{WORK}/{{ds}}/words/{{fset}}.qc.tsv",
-        mmsa=f"{WORK}/{{ds}}/words/exports/{{fset}}_mmsa_aligned.pkl",
-        mag=f"{WORK}/{{ds}}/words/exports/{{fset}}_mag.pkl",
     params:
         settings=config["words"],
         columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
@@ -20,7 +18,7 @@ rule words:
         znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
         code=code_hash(
             "features/__init__.py", "features/csd.py", "features/word_average.py",
-            "features/words_build.py", "features/exports.py", "stages/words.py",
+            "features/words_build.py", "stages/words.py",
         ),
     threads: 1
     resources:
@@ -37,9 +35,7 @@ rule words:
         " --acoustic {input.h5} --acoustic-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
         " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
         " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
-        " {params.znorm} --mmsa-out {output.mmsa} --mag-out {output.mag}"
-        " --export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}"
-        " --tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1"
+        " {params.znorm} > {log} 2>&1"
 
 
 rule words_all:
