@@ -36,7 +36,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 setup: system-deps $(VENV)/.installed
 
 peer-venvs:
-	@bash scripts/peer-venvs.sh $(PEER_VENVS)
+	@PYTHON=$(PYTHON) bash scripts/peer-venvs.sh $(PEER_VENVS)
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
