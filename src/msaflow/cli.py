@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from msaflow.common import MsaflowError
+from msaflow.common import MsaflowError, remove_stale_temps
 
 STAGES: dict[str, tuple[str, str]] = {
     "validate-corpus": ("msaflow.stages.validate_corpus", "check a corpus (label.csv + media tree) and report every problem"),
@@ -44,6 +44,19 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | Non
     return parser, module
 
 
+# Arguments naming a stage's outputs (a stage module may list its own in OUTPUT_ARGS): what a
+# killed run left of them is removed when the stage starts.
+OUTPUT_ARGS = ("out", "out_dir", "qc", "textgrid_dir", "mmsa_out", "mag_out")
+
+
+def remove_stale_outputs(module, args) -> None:
+    for name in getattr(module, "OUTPUT_ARGS", OUTPUT_ARGS):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            for item in remove_stale_temps(value):
+                print(f"msaflow {args.stage}: removed {item}, left by an interrupted run", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, module = build_parser(argv)
@@ -52,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        remove_stale_outputs(module, args)
         return int(module.main(args) or 0)
     except MsaflowError as error:
         print(f"msaflow {args.stage}: error: {error}", file=sys.stderr)
