@@ -113,6 +113,16 @@ def test_truncated_mp4_that_ffmpeg_half_decodes_is_flagged(tmp_path):
     assert extract_audio(truncated, tmp_path / "early.wav", "v$_$1", start=0.1, end=0.5).ok
 
 
+@pytest.mark.parametrize("ext, codec", [("mkv", "libopus"), ("flac", "flac"), ("mp3", "libmp3lame")])
+def test_truncated_audio_containers_are_flagged(tmp_path, ext, codec):
+    full = tmp_path / f"full.{ext}"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=2.4", "-c:a", codec, full)
+    truncated = tmp_path / f"truncated.{ext}"
+    truncated.write_bytes(full.read_bytes()[: full.stat().st_size * 45 // 100])
+    result = extract_audio(truncated, tmp_path / "out.wav", "v$_$1")
+    assert not result.ok and result.reason.startswith("truncated media: decoded "), result.reason
+
+
 def test_empty_media_file_says_so(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

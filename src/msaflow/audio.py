@@ -85,9 +85,10 @@ def truncation_reason(media_path: Path, decoded_s: float, start: float | None, e
                       stderr: str, timeout_s: float = 60) -> str | None:
     """Why a clip decoded (ffmpeg exit 0) to less audio than its container declares, or None.
 
-    A truncated file (an interrupted download or copy) decodes partly and ffmpeg still exits 0
-    ("partial file", "File ended prematurely"); its transcript then covers speech that is not
-    in the wav. Codec padding and rounding stay below the tolerance.
+    A truncated file (an interrupted download or copy) decodes partly and ffmpeg still exits 0,
+    with a warning or error ("partial file", "File ended prematurely", "filesize and duration do
+    not match"); its transcript then covers speech that is not in the wav. Codec padding and
+    rounding stay below the tolerance.
     """
     stat = media_path.stat()
     declared = _declared_audio_seconds(str(media_path), stat.st_size, stat.st_mtime_ns, timeout_s)
@@ -132,7 +133,9 @@ def extract_audio(media_path: str | Path, out_path: str | Path, utterance_id: st
         return ExtractionResult(utterance_id, False, f"media file missing: {media_path}")
     if media_path.stat().st_size == 0:
         return ExtractionResult(utterance_id, False, f"empty file (0 bytes): {media_path}; replace it with the clip's media")
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    # Warnings too: a truncated file often decodes with only a warning ("filesize and duration do
+    # not match") or an error and exit 0; a clean file prints nothing at this level.
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "warning", "-y"]
     if start is not None:
         cmd += ["-ss", f"{start:.3f}"]
     if end is not None:
@@ -146,7 +149,9 @@ def extract_audio(media_path: str | Path, out_path: str | Path, utterance_id: st
             if n_samples < MIN_SAMPLES:
                 span = "" if start is None else f" for span {start}-{end} s"
                 raise _ClipFailure(f"zero-length audio ({n_samples} samples){span}")
-            if reason := truncation_reason(media_path, n_samples / sample_rate, start, end, stderr, timeout_s):
+            # ffprobe costs as much as the decoding: only when ffmpeg complained yet exited 0.
+            if stderr.strip() and (reason := truncation_reason(media_path, n_samples / sample_rate, start, end,
+                                                               stderr, timeout_s)):
                 raise _ClipFailure(reason)
     except _ClipFailure as failure:  # atomic_path has removed the partial file
         return ExtractionResult(utterance_id, False, str(failure))
