@@ -36,7 +36,7 @@ def tiny(tmp_path):
     return work
 
 
-def run(work, *targets, activated: bool, dry: bool = False):
+def run(work, *targets, activated: bool, dry: bool = False, profile: str = "default"):
     """snakemake from `env -i`: activated = the venv's bin first on PATH and a bare `snakemake`;
     otherwise PATH=/usr/bin:/bin and the venv's snakemake by its full path (README's command)."""
     if activated:
@@ -46,7 +46,8 @@ def run(work, *targets, activated: bool, dry: bool = False):
         env = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin"}
         command = [str(BIN / "snakemake")]
     command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--workflow-profile", "none",
-                "--profile", str(REPO / "profiles/default"), "--cores", "1", *(["--dry-run"] if dry else []), *targets]
+                "--profile", str(REPO / "profiles" / profile), *(["--cores", "1"] if profile == "default" else []),
+                *(["--dry-run"] if dry else []), *targets]
     result = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *command],
                             capture_output=True, text=True, timeout=600)
     text = result.stdout + result.stderr
@@ -60,6 +61,10 @@ def test_headline_command_from_a_plain_shell_and_with_the_venv_activated(tiny):
     text = run(tiny, "results/cmbert_tiny.json", activated=False, dry=True)
     assert "Exception" not in text and "Traceback" not in text, text
     assert "evaluate" in text and "dataset_summary" in text
+    # the same through the SLURM profile (a job re-runs Snakemake with this Python; tests/test_slurm_e2e.py
+    # runs real SLURM jobs from the same minimal environment, see e2e_pipeline.env)
+    text = run(tiny, "results/cmbert_tiny.json", activated=False, dry=True, profile="slurm")
+    assert "Exception" not in text and "Traceback" not in text and "evaluate" in text, text
     # Real jobs with `msaflow` on no PATH: manifest and shard list ...
     run(tiny, "work/tiny/shards/s000.tsv", activated=False)
     assert (tiny / "work/tiny/shards/s000.tsv").read_text().count("\n") == 4
