@@ -40,9 +40,13 @@ def targets(level: str = LEVEL) -> list[str]:
 
 
 def env() -> dict:
+    """The caller's environment as a plain shell has it: no activated venv, no `msaflow` on PATH
+    and no PYTHONPATH (Snakemake is started by its full path; the rules must not need more)."""
     e = dict(os.environ)
-    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e.pop("SLURM_CONF", None)
+    e["PATH"] = os.pathsep.join(d for d in e.get("PATH", "").split(os.pathsep)
+                                if d and not (Path(d) / "msaflow").exists())
+    for name in ("SLURM_CONF", "VIRTUAL_ENV", "PYTHONPATH"):
+        e.pop(name, None)
     return e
 
 

@@ -62,3 +62,5 @@ def test_absent_data_stops_with_where_to_put_what(tmp_path):
     assert result.returncode != 0
     assert "no data in" in text and "label.csv" in text and "CMU_MOSI_TimestampedWords.csd" in text
     assert "Raw/<video_id>/<clip_id>.mp4" in text
+    # the message alone: checked before the DAG is built, not wrapped in an input-function traceback
+    assert "Exception" not in text and "Traceback" not in text and "File " not in text, text

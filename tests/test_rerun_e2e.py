@@ -122,6 +122,19 @@ def test_feature_code_edit_reruns_feature_stage_onward(work, tmp_path):
     assert planned_jobs(work, snakefile=snakefile) == expected("train", "evaluate")
 
 
+def test_model_code_edit_reruns_only_that_models_jobs(work, tmp_path):
+    # The built demo trained tbert only; CM-BERT's module is not part of tbert's code hash.
+    wf = tmp_path / "wf"
+    wf.mkdir()
+    snakefile = _copy_workflow(wf)
+    other = wf / "src/msaflow/models/cmbert.py"
+    other.write_text(other.read_text() + "\n# an edit of another model\n")
+    assert planned_jobs(work, snakefile=snakefile) == set()
+    own = wf / "src/msaflow/models/tbert.py"
+    own.write_text(own.read_text() + "\n# an edit of this model\n")
+    assert planned_jobs(work, snakefile=snakefile) == expected("train", "evaluate")
+
+
 def _add_video(corpus: Path, n_shards: int) -> tuple[str, str]:
     from msaflow.corpus import shard_of
 

@@ -162,6 +162,8 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
                                 f"{'|'.join(MEDIA_EXTENSIONS)}>; add it or remove the row")
             elif found is None:
                 problems.append(f"{where}: several media files for one clip ({', '.join(c.name for c in candidates)}); keep one")
+            elif found.stat().st_size == 0:
+                problems.append(f"{where}: empty file (0 bytes): {found}; replace it with the clip's media or remove the row")
             else:
                 media_path = found
         if len(problems) > problems_before:
@@ -184,6 +186,32 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
     if problems:
         raise CorpusError(label_csv, sorted(set(problems)))
     return utterances
+
+
+def check_splits(utterances: list[Utterance], label_csv: str | Path) -> None:
+    """Raise CorpusError unless train, valid and test all have utterances, naming videos that could move.
+
+    Training selects its epoch on valid and reports test: an empty split would only surface
+    after every feature stage, in the tokens stage. Videos move whole (a video stays in one split).
+    """
+    videos: dict[str, dict[str, int]] = {m: {} for m in MODES}
+    for u in utterances:
+        videos[u.mode][u.video_id] = videos[u.mode].get(u.video_id, 0) + 1
+    counts = ", ".join(f"{m} {sum(videos[m].values())}" for m in MODES)
+    problems = []
+    for mode in (m for m in MODES if not videos[m]):
+        donor = max(MODES, key=lambda m: (len(videos[m]), m != "test"))
+        if len(videos[donor]) >= 2:
+            smallest = sorted(videos[donor].items(), key=lambda item: (item[1], item[0]))[:3]
+            examples = ", ".join(f"{video} ({n} utterance{'s' * (n != 1)})" for video, n in smallest)
+            fix = (f"set mode={mode} on every row of some {donor} videos (whole videos: a video stays in one "
+                   f"split), e.g. {examples}; {donor} has {len(videos[donor])} videos")
+        else:
+            fix = f"add videos with mode={mode}"
+        problems.append(f"split {mode!r} has no utterances ({counts}); every split needs some (training picks its "
+                        f"epoch on valid and reports test): {fix}")
+    if problems:
+        raise CorpusError(Path(label_csv), problems)
 
 
 def write_manifest(utterances: list[Utterance], manifest_path: str | Path) -> dict[str, int]:

@@ -13,7 +13,6 @@ wildcard_constraints:
     ds=r"[A-Za-z0-9_-]+",
     shard=r"s\d{3}",
     fset=r"[A-Za-z0-9_]+",
-    model=r"[a-z0-9]+",
     seed=r"\d+",
     encoder=r"[A-Za-z0-9_.-]+",
 
@@ -95,6 +94,29 @@ def one_of(names):
 # a file, on the submitting host or inside a cluster job.
 RAW_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == "raw"])
 SDK_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == "sdk"])
+
+
+# --- Before the DAG: how jobs call msaflow, the requested datasets, model names (issue 15) ------
+from msaflow.workflow_support import msaflow_shell_prefix, requested_datasets  # noqa: E402
+
+# `msaflow` in a rule runs this Snakefile's src/ with the Python running Snakemake (no activated
+# venv or PATH needed, locally and in SLURM jobs); with --use-conda/apptainer, the env's msaflow.
+shell.prefix(msaflow_shell_prefix(
+    sys.executable, Path(workflow.basedir) / "src",
+    own_envs=any(m.name in ("CONDA", "APPTAINER") for m in workflow.deployment_settings.deployment_method),
+))
+
+# A requested dataset without data stops here with the where-to-put-what message alone.
+for _ds in requested_datasets(sys.argv[1:], WORK, config["datasets"], default_targets()):
+    try:
+        dataset_source(_ds)
+    except WorkflowError as _error:
+        sys.exit(str(_error))
+
+# Only configured models: results/{model}_{ds}.json must not match results/dataset_{ds}.json.
+wildcard_constraints:
+    model=one_of(config.get("models") or {}),
+# --- end of issue-15 block -------------------------------------------------------------------
 
 
 def raw_label_csv(wc):

@@ -13,9 +13,10 @@ rule train:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
         train_settings=lambda wc: wfc.train_settings_json(config, wc.ds),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
-        code=code_hash(
-            "models", "training/__init__.py", "training/trainer.py", "encoders.py", "tokenize.py",
-            "evaluation/metrics.py", "stages/train.py",
+        # the model's own module and the shared modules it imports, not the other models (issue 15)
+        code=lambda wc: code_hash(
+            *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "encoders.py",
+            "tokenize.py", "evaluation/metrics.py", "stages/train.py",
         ),
     threads: config["train"]["threads"]
     resources:

@@ -41,6 +41,20 @@ def model_baseline(config: dict, model: str) -> str | None:
     return model_entry(config, model).get("baseline")
 
 
+def model_code_files(config: dict, model: str) -> list[str]:
+    """Package files implementing `model` (its architecture's module and the shared modules it
+    imports) for the train rule's code hash: editing one model's module reruns only its jobs.
+    The registry (a name table) is left out, so adding a model reruns no other."""
+    from msaflow.codehash import with_imports
+    from msaflow.models.registry import ARCHITECTURES
+
+    arch = model_entry(config, model).get("arch", model)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"model {model!r}: unknown arch {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    module = ARCHITECTURES[arch].split(":")[0]
+    return with_imports(module.removeprefix("msaflow.").replace(".", "/") + ".py")
+
+
 def model_settings_json(config: dict, model: str) -> str:
     return json.dumps({k: v for k, v in model_entry(config, model).items() if k != "baseline"}, sort_keys=True)
 
