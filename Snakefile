@@ -29,6 +29,7 @@ include: "workflow/rules/acoustic.smk"
 include: "workflow/rules/words.smk"
 include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 

@@ -192,18 +192,31 @@ def wav_duration(path: Path) -> float:
         return handle.getnframes() / handle.getframerate()
 
 
-def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path) -> None:
-    stem = f"{plan.video_id}_{plan.clip_id}"
-    speech, bent = scratch / f"{stem}.wav", scratch / f"{stem}.bent.wav"
-    _run(["espeak-ng", "-v", plan.voice, "-p", str(plan.pitch), "-s", str(plan.rate), "-a", str(plan.amplitude),
-          "-w", str(speech), plan.text], f"espeak-ng for {stem}")
+def synthesise_speech(text: str, voice: str, pitch: int, rate: int, amplitude: int, glide_cents: int,
+                      out_wav: Path, scratch: Path, what: str) -> float:
+    """espeak-ng speech with a final pitch glide of `glide_cents` (sox bend) -> `out_wav`; its duration in s.
+
+    Shared by the demo clips and the synthesised pretraining corpus (msaflow.pretraining.synth).
+    """
+    speech = scratch / f"{out_wav.stem}.espeak.wav"
+    _run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(rate), "-a", str(amplitude),
+          "-w", str(speech), text], f"espeak-ng for {what}")
     duration = wav_duration(speech)
     # Final pitch glide: rising for positive prosody, falling for negative (sox rejects 0 cents).
-    if plan.glide_cents:
-        _run(["sox", "-V1", "-R", "-D", "-G", str(speech), str(bent), "bend",
-              f"{0.5 * duration:.3f},{plan.glide_cents},{0.45 * duration:.3f}"], f"sox bend for {stem}")
+    if glide_cents:
+        _run(["sox", "-V1", "-R", "-D", "-G", str(speech), str(out_wav), "bend",
+              f"{0.5 * duration:.3f},{glide_cents},{0.45 * duration:.3f}"], f"sox bend for {what}")
+        speech.unlink()
     else:
-        shutil.copyfile(speech, bent)
+        speech.replace(out_wav)
+    return duration
+
+
+def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path) -> None:
+    stem = f"{plan.video_id}_{plan.clip_id}"
+    bent = scratch / f"{stem}.bent.wav"
+    duration = synthesise_speech(plan.text, plan.voice, plan.pitch, plan.rate, plan.amplitude, plan.glide_cents,
+                                 bent, scratch, stem)
     width, height, fps = video_spec["width"], video_spec["height"], video_spec["fps"]
     n_frames = int(np.ceil(duration * fps)) + 1
     frames = b"".join(draw_face(width, height, plan.s_vision, plan.background, k / fps).tobytes() for k in range(n_frames))
@@ -214,7 +227,6 @@ def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path)
           "-c:a", "aac", "-b:a", "64k", "-shortest", "-map_metadata", "-1",
           "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", str(out_path)],
          f"ffmpeg for {stem}", stdin=frames)
-    speech.unlink()
     bent.unlink()
 
 

@@ -1,22 +1,34 @@
 # Train stage: one job per (model, seed); seeds default to MMSA's 1111-1115.
-# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs).
+# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs); a model's
+# own `train` block (models.<m>.train, e.g. CMT's batch 16 and 25 epochs) applies after it.
+
+
+def _train_inputs(wc):
+    """tokens; for raw-audio models (cmt) also the waveforms and the pretraining checkpoint. A
+    raw-audio model on an SDK dataset (no media) stops the DAG here with the reason."""
+    try:
+        return wfc.train_inputs(config, wc.ds, wc.model, dataset_source(wc.ds))
+    except ValueError as error:
+        raise WorkflowError(str(error))
 
 
 rule train:
     input:
-        tokens=lambda wc: wfc.tokens_path(config, wc.ds, dataset_source(wc.ds)),
+        unpack(_train_inputs),
     output:
         model=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/model.pt",
         predictions=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/predictions.tsv",
         history=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/history.json",
     params:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
-        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds),
+        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
+        extra=lambda wc, input: wfc.train_extra_args(input),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
         # the model's own module and the shared modules it imports, not the other models (issue 15)
         code=lambda wc: code_hash(
             *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "encoders.py",
             "tokenize.py", "evaluation/metrics.py", "stages/train.py",
+            *(["waveforms.py"] if wfc.model_reads_waveforms(config, wc.model) else []),
         ),
     threads: config["train"]["threads"]
     resources:
@@ -32,4 +44,4 @@ rule train:
     shell:
         "msaflow train --tokens {input.tokens} --model {wildcards.model} --seed {wildcards.seed}"
         " --model-settings {params.model_settings:q} --train-settings {params.train_settings:q}"
-        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        " --out-dir {params.out_dir} {params.extra} --threads {threads} > {log} 2>&1"

@@ -82,6 +82,56 @@ class RegressionHead(nn.Module):
         return self.linear(self.dropout(x)).squeeze(-1)
 
 
+class CrossModalTransformerBlock(nn.Module):
+    """One block of a symmetric cross-modal transformer (Chu et al. 2022, CMT, eq. 1-5), generic in the
+    widths of the query stream (`dim`) and of the other modality (`other_dim`):
+
+        h^  = SelfAttn(Q=K=V=h)                 h.  = LN(h + h^)
+        h.. = CrossAttn(Q=h., K=V=other)        h~  = LN(h. + h..)
+        out = LN(h~ + FFN(h~))                  FFN = Linear -> GELU -> Dropout -> Linear
+
+    Post-LN residual blocks, dropout on each sub-layer's output (Vaswani et al.). Masks are (B, L) with
+    1/True at real positions; padded keys get no attention, padded query rows are computed but
+    meaningless (callers pool over real positions only). Kept separate from MulT-style crossmodal layers
+    (pre-LN, no self-attention) on purpose: the CMT paper's block differs in both respects.
+    """
+
+    def __init__(self, dim: int, other_dim: int, heads: int, ffn_dim: int | None = None, dropout: float = 0.1,
+                 attention_dropout: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"cross-modal block width {dim} is not divisible by {heads} heads")
+        ffn_dim = ffn_dim or 4 * dim
+        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, kdim=other_dim, vdim=other_dim,
+                                                batch_first=True)
+        self.norm_self = nn.LayerNorm(dim, eps=eps)
+        self.norm_cross = nn.LayerNorm(dim, eps=eps)
+        self.norm_ffn = nn.LayerNorm(dim, eps=eps)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, x_mask: torch.Tensor, other: torch.Tensor, other_mask: torch.Tensor) -> torch.Tensor:
+        pad = ~x_mask.bool()
+        attended, _ = self.self_attn(x, x, x, key_padding_mask=pad, need_weights=False)
+        x = self.norm_self(x + self.dropout(attended))
+        crossed, _ = self.cross_attn(x, other, other, key_padding_mask=~other_mask.bool(), need_weights=False)
+        x = self.norm_cross(x + self.dropout(crossed))
+        return self.norm_ffn(x + self.dropout(self.ffn(x)))
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, D), (B, L) 1/0 -> (B, D): the mean over real positions (zero for an all-padding row)."""
+    weights = mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def cosine_orthogonality(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """|a . b| / (||a|| ||b||) per row (CMT eq. 7, after Li et al. 2021), averaged over the batch."""
+    cos = (a * b).sum(-1).abs() / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(eps)
+    return cos.mean()
+
+
 def half_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """0.5 * mean squared error (the CM-BERT code's loss)."""
     return 0.5 * torch.mean((prediction.float() - target.float()) ** 2)
@@ -126,6 +176,7 @@ def init_linear_like_bert(module: nn.Module, std: float = 0.02) -> None:
 
 
 __all__ = [
-    "Conv1DProjection", "MaskedMultimodalAttention", "RegressionHead", "additive_key_mask", "grouped_parameters",
-    "half_mse", "init_linear_like_bert", "scale_by_sqrt_frobenius", "math",
+    "Conv1DProjection", "CrossModalTransformerBlock", "MaskedMultimodalAttention", "RegressionHead", "additive_key_mask",
+    "cosine_orthogonality", "grouped_parameters", "half_mse", "init_linear_like_bert", "masked_mean",
+    "scale_by_sqrt_frobenius", "math",
 ]

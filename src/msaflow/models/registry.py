@@ -9,7 +9,15 @@ from msaflow.common import MsaflowError
 ARCHITECTURES: dict[str, str] = {
     "tbert": "msaflow.models.tbert:TBert",
     "cmbert": "msaflow.models.cmbert:CMBert",
+    "cmt": "msaflow.models.cmt:CMT",
 }
+
+
+# What the workflow must know about a model before building it (Snakemake imports no torch): models
+# that read the raw waveform (the train job then needs the waveforms file) and the CMT settings that fix
+# its pretraining checkpoint (models/cmt.py takes its defaults from here).
+RAW_AUDIO_ARCHITECTURES = ("cmt",)
+CMT_STRUCTURE_DEFAULTS = {"speech_encoder": "hubert-small", "layers": 2, "heads": 4, "init": "tapt"}
 
 
 def model_class(arch: str):

@@ -32,6 +32,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-settings", default="{}", help="JSON: the 'train' config section (minus seeds)")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out-dir", required=True, help="runs/{model}/seed{seed}")
+    parser.add_argument("--waveforms", default=None,
+                        help="tokens/{encoder}/{fset}.waveforms.pt: raw 16 kHz audio for models that read it (cmt)")
+    parser.add_argument("--init-checkpoint", default=None,
+                        help="a pretraining checkpoint the model starts from (cmt: work/pretrain/.../model.pt or tapt)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--log", default=None)
 
@@ -61,9 +65,21 @@ def main(args) -> int:
                            f"with {meta.get('encoder')!r}")
     seed_everything(args.seed)
     model = build_model(settings, meta)
+    if getattr(model, "reads_waveforms", False):
+        if not args.waveforms:
+            raise MsaflowError(f"model {args.model} reads raw audio: pass --waveforms (the tokens file's .waveforms.pt)")
+        from msaflow.waveforms import attach_waveforms, load_waveforms
+
+        attach_waveforms(data, load_waveforms(args.waveforms), args.waveforms)
+    if args.init_checkpoint:
+        if not hasattr(model, "load_pretrained"):
+            raise MsaflowError(f"model {args.model} ({settings.get('arch')}) cannot start from a pretraining checkpoint")
+        model.load_pretrained(args.init_checkpoint)
     trainer = Trainer(model, config, args.seed, out_dir, log)
     history = trainer.fit(data["train"], data["valid"], fingerprint_extra={"model": settings, "tokens": str(args.tokens),
-                                                                          "counts": meta.get("counts")})
+                                                                          "counts": meta.get("counts"),
+                                                                          **({"init": args.init_checkpoint}
+                                                                             if args.init_checkpoint else {})})
     rows = []
     for split in ("valid", "test"):
         preds, loss = trainer.predict(data[split])

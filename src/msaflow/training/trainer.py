@@ -27,7 +27,8 @@ import torch
 
 from msaflow.common import MsaflowError, atomic_path, get_logger, progress
 
-BATCH_KEYS = ("input_ids", "attention_mask", "word_index", "audio", "vision", "labels")
+BATCH_KEYS = ("input_ids", "attention_mask", "word_index", "audio", "vision", "labels",
+              "waveform", "waveform_lengths")  # [cmt] raw audio (msaflow.waveforms); the frames branch generalises this
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "word_index", "audio", "vision")
 
 
@@ -44,6 +45,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
     threads: int = 0  # torch intra-op threads on CPU (0 = torch default)
     trim_padding: bool = True  # cut each batch to its longest sequence (exact: padding is masked)
+    accumulate: int = 1  # batches per optimizer step: effective batch = batch_size * accumulate
     keep_checkpoint: bool = False  # keep the resumable checkpoint after training finished
 
     @classmethod
@@ -98,6 +100,8 @@ def make_batches(split: dict, indices: np.ndarray, batch_size: int, trim: bool):
             for k in SEQUENCE_KEYS:
                 if k in batch:
                     batch[k] = batch[k][:, :length]
+            if "waveform" in batch and "waveform_lengths" in batch:  # [cmt] to the batch's longest utterance
+                batch["waveform"] = batch["waveform"][:, : max(1, int(batch["waveform_lengths"].max()))]
         yield batch
 
 
@@ -178,7 +182,10 @@ class Trainer:
         n_train = len(train["labels"])
         if n_train == 0:
             raise MsaflowError("no training utterances")
-        steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+        if cfg.accumulate < 1:
+            raise MsaflowError(f"train.accumulate must be at least 1, got {cfg.accumulate}")
+        batches_per_epoch = math.ceil(n_train / cfg.batch_size)
+        steps_per_epoch = math.ceil(batches_per_epoch / cfg.accumulate)  # optimizer steps
         total_steps = steps_per_epoch * cfg.epochs
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_linear(step, total_steps, cfg.warmup_proportion)
@@ -213,28 +220,36 @@ class Trainer:
             t0 = time.time()
             loss_sum, seen = 0.0, 0
             bar = progress(make_batches(train, order, cfg.batch_size, cfg.trim_padding),
-                           desc=f"seed {self.seed} epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch)
-            for batch in bar:
+                           desc=f"seed {self.seed} epoch {epoch + 1}/{cfg.epochs}", total=batches_per_epoch)
+            optimizer.zero_grad(set_to_none=True)
+            for k, batch in enumerate(bar):
                 batch = move(batch, self.device)
                 with self._autocast():
                     loss, out = model.training_loss(batch)
                 if not torch.isfinite(loss):
                     raise MsaflowError(f"seed {self.seed} epoch {epoch + 1}: the training loss became {float(loss)}; "
                                        "lower the learning rates in config 'models'")
-                optimizer.zero_grad(set_to_none=True)
+                # With accumulation, each batch's loss is weighted by its share of the optimizer step's
+                # samples, so the step's gradient is that of the mean loss over all of them.
+                group_start = k - k % cfg.accumulate
+                group_samples = min(n_train, (group_start + cfg.accumulate) * cfg.batch_size) - group_start * cfg.batch_size
+                scaled = loss * (len(out) / group_samples) if cfg.accumulate > 1 else loss
                 if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
+                    scaler.scale(scaled).backward()
                 else:
-                    loss.backward()
-                if cfg.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.max_grad_norm)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
+                    scaled.backward()
+                if (k + 1) % cfg.accumulate == 0 or k + 1 == batches_per_epoch:
+                    if scaler is not None:
+                        scaler.unscale_(optimizer)
+                    if cfg.max_grad_norm:
+                        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.max_grad_norm)
+                    if scaler is not None:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
                 loss_sum += float(loss.detach()) * len(out)
                 seen += len(out)
                 if hasattr(bar, "set_postfix"):

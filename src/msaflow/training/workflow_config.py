@@ -56,21 +56,133 @@ def model_code_files(config: dict, model: str) -> list[str]:
 
 
 def model_settings_json(config: dict, model: str) -> str:
-    return json.dumps({k: v for k, v in model_entry(config, model).items() if k != "baseline"}, sort_keys=True)
+    return json.dumps({k: v for k, v in model_entry(config, model).items() if k not in ("baseline", "train")},
+                      sort_keys=True)
 
 
-def train_settings(config: dict, ds: str) -> dict:
-    """The train section with the dataset's overrides applied."""
+def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
+    """The train section with, in this order, the dataset's overrides, the model's own `train`
+    settings (e.g. CMT's batch 16, 25 epochs) and the model's overrides for the dataset."""
     settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
     settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
+    if model is not None:
+        own = dict(model_entry(config, model).get("train") or {})
+        settings.update({k: v for k, v in own.items() if k != "dataset_overrides"})
+        settings.update((own.get("dataset_overrides") or {}).get(ds, {}))
     return settings
 
 
-def train_settings_json(config: dict, ds: str) -> str:
-    return json.dumps({k: v for k, v in train_settings(config, ds).items() if k not in ("seeds", "threads")}, sort_keys=True)
+def train_settings_json(config: dict, ds: str, model: str | None = None) -> str:
+    return json.dumps({k: v for k, v in train_settings(config, ds, model).items() if k not in ("seeds", "threads")},
+                      sort_keys=True)
+
+
+# --- raw audio and pretraining (CMT) ----------------------------------------------------------------
+
+def model_arch(config: dict, model: str) -> str:
+    return model_entry(config, model).get("arch", model)
+
+
+def model_reads_waveforms(config: dict, model: str) -> bool:
+    from msaflow.models.registry import RAW_AUDIO_ARCHITECTURES
+
+    return model_arch(config, model) in RAW_AUDIO_ARCHITECTURES
+
+
+def waveforms_path(config: dict, ds: str, source: str = "raw") -> str:
+    """The raw-audio sibling of the tokens file (same utterances, same order)."""
+    return tokens_path(config, ds, source)[: -len(".pt")] + ".waveforms.pt"
+
+
+def cmt_structure(config: dict, ds: str, model: str) -> dict:
+    """The settings of a CMT model that fix its pretraining checkpoint, plus `init`."""
+    from msaflow.models.registry import CMT_STRUCTURE_DEFAULTS
+
+    entry = model_entry(config, model)
+    structure = {k: entry.get(k, v) for k, v in CMT_STRUCTURE_DEFAULTS.items()}
+    structure["encoder"] = entry.get("encoder") or tokens_encoder(config, ds)
+    return structure
+
+
+def pretrain_name(structure: dict) -> str:
+    """work/pretrain/{name}: text encoder, speech encoder, blocks x heads, e.g. minilm-l6_hubert-small_2x4."""
+    from msaflow.encoders import encoder_key, speech_encoder_key
+
+    return (f"{encoder_key(structure['encoder'])}_{speech_encoder_key(structure['speech_encoder'])}_"
+            f"{int(structure['layers'])}x{int(structure['heads'])}")
+
+
+def pretrain_architecture(config: dict, name: str) -> dict:
+    """The architecture of work/pretrain/{name}: found among the configured CMT models and datasets."""
+    for model in config.get("models") or {}:
+        if model_arch(config, model) != "cmt":
+            continue
+        for ds in config["datasets"]:
+            structure = cmt_structure(config, ds, model)
+            if pretrain_name(structure) == name:
+                return {k: structure[k] for k in ("encoder", "speech_encoder", "layers", "heads")}
+    raise ValueError(f"pretraining {name!r} belongs to no configured cmt model (models with arch cmt and a dataset "
+                     f"whose text encoder, speech encoder, layers and heads give this name)")
+
+
+def model_init_checkpoint(config: dict, ds: str, model: str) -> str | None:
+    """The checkpoint a model starts from: PT (`init: pt`), PT + TAPT (`init: tapt`), or none."""
+    if model_arch(config, model) != "cmt":
+        return None
+    structure = cmt_structure(config, ds, model)
+    name = pretrain_name(structure)
+    return {"none": None, "pt": f"{config['work_dir']}/pretrain/{name}/model.pt",
+            "tapt": f"{config['work_dir']}/{ds}/tapt/{name}/model.pt"}[structure["init"]]
+
+
+def train_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict:
+    """The train job's inputs: the tokens file, and for a raw-audio model its waveforms and checkpoint."""
+    files = {"tokens": tokens_path(config, ds, source)}
+    if model_reads_waveforms(config, model):
+        if source == "sdk":
+            raise ValueError(
+                f"model {model!r} reads the raw 16 kHz audio, and dataset {ds!r} comes from CMU-MultimodalSDK files, "
+                f"which hold features but no media. Put the raw release (label.csv + Raw/<video_id>/<clip_id>.mp4, "
+                f"MMSA layout) in {config['datasets'][ds]['root']} (datasets.{ds}.source: raw), or pick a model that "
+                f"reads features (tbert, cmbert)."
+            )
+        files["waveforms"] = waveforms_path(config, ds, source)
+        init = model_init_checkpoint(config, ds, model)
+        if init:
+            files["init"] = init
+    return files
+
+
+def train_extra_args(inputs) -> str:
+    """--waveforms / --init-checkpoint for msaflow train, from the rule's named inputs."""
+    names = {"waveforms": "--waveforms", "init": "--init-checkpoint"}
+    return " ".join(f"{flag} {inputs[name]}" for name, flag in names.items() if name in inputs.keys())
+
+
+PRETRAIN_CORPUS_KEYS = ("corpus", "extra_corpora", "synth", "tapt", "threads", "mem_mb", "runtime_min")
+
+
+def pretrain_corpora(config: dict) -> list[str]:
+    """The corpus folders of the pretrain job: `synth` is the synthesised offline corpus (a rule builds it)."""
+    section = config["pretrain"]
+    corpus = section["corpus"]
+    main = f"{config['work_dir']}/pretrain/synth_corpus" if corpus == "synth" else corpus
+    return [main, *section.get("extra_corpora", [])]
+
+
+def pretrain_settings(config: dict) -> dict:
+    """What changes the pretraining numbers, besides the corpus: loop and data settings (max_length
+    from the tokens section, so pretraining and fine-tuning cut word-pieces alike)."""
+    section = {k: v for k, v in config["pretrain"].items() if k not in PRETRAIN_CORPUS_KEYS}
+    return {**section, "max_length": config["tokens"]["max_length"]}
+
+
+def tapt_settings(config: dict) -> dict:
+    return {**pretrain_settings(config), **config["pretrain"].get("tapt", {})}
 
 
 def run_dirs(config: dict, ds: str, model: str) -> list[str]:
+    # seeds are per dataset, never per model: a result and its baseline pair the same seeds
     return [f"{config['work_dir']}/{ds}/runs/{model}/seed{seed}" for seed in train_settings(config, ds)["seeds"]]
 
 
@@ -95,7 +207,7 @@ def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw")
     subset = {
         "dataset": config["datasets"][ds],
         "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source)},
-        "train": train_settings(config, ds),
+        "train": train_settings(config, ds, model),
         "models": {m: model_entry(config, m) for m in models},
         "evaluate": config["evaluate"],
     }

@@ -1,0 +1,128 @@
+"""Raw 16 kHz waveforms for models that read audio themselves (CMT), a sibling of the tokens file.
+
+`tokens/{encoder}/{fset}.waveforms.pt` holds, per split, the utterances of `tokens/{encoder}/{fset}.pt`
+in the same order (`ids` equal), each utterance's audio-stage wav (`work/{ds}/audio/{shard}/<id>.wav`)
+as 16-bit PCM, cut to `max_seconds` from its start and zero-padded to the split's longest utterance:
+
+  ids (N), waveform (N x S int16), waveform_lengths (N int64, samples before padding)
+
+int16 halves the file and the memory of the split (a MOSEI-sized corpus at a 10 s cap is about 7 GB
+in int16); the model converts each batch to float in [-1, 1] (msaflow.models.cmt.waveform_to_float).
+`attach_waveforms` adds the two tensors to the tokens file's splits for training.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from msaflow.common import MsaflowError, QCTable, progress
+from msaflow.tokenize import SPLITS
+
+SAMPLE_RATE = 16000
+KEYS = ("waveform", "waveform_lengths")
+
+
+def read_wav_int16(path: Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """(mono int16 samples at `sample_rate`, the file's own rate); resampled (polyphase) when it differs."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(str(path), dtype="int16", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise MsaflowError(f"cannot read audio {path}: {error}") from None
+    if data.shape[1] > 1:
+        data = data.astype(np.float64).mean(axis=1)
+    else:
+        data = data[:, 0]
+    if rate != sample_rate:
+        from scipy.signal import resample_poly
+
+        g = gcd(int(rate), sample_rate)
+        data = np.clip(np.round(resample_poly(data.astype(np.float64), sample_rate // g, int(rate) // g)), -32768, 32767)
+    return np.asarray(data, dtype=np.int16), int(rate)
+
+
+def wav_index(audio_dirs) -> dict[str, Path]:
+    """utterance id -> wav path over the audio stage's shard folders."""
+    index = {}
+    for directory in audio_dirs:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise MsaflowError(f"audio folder {directory} does not exist; build it first (snakemake {directory})")
+        for path in directory.glob("*.wav"):
+            index[path.stem] = path
+    return index
+
+
+def stack(waves: list[np.ndarray]):
+    """(N x S int16 tensor, N lengths) zero-padded to the longest."""
+    import torch
+
+    longest = max([len(w) for w in waves] + [1])
+    out = np.zeros((len(waves), longest), dtype=np.int16)
+    for i, w in enumerate(waves):
+        out[i, : len(w)] = w
+    return torch.from_numpy(out), torch.tensor([len(w) for w in waves], dtype=torch.long)
+
+
+def build_waveforms(tokens: dict, audio_dirs, max_seconds: float) -> tuple[dict, QCTable]:
+    """The waveforms of every utterance of the tokens file, in its order, and a QC table."""
+    index = wav_index(audio_dirs)
+    cap = int(round(max_seconds * SAMPLE_RATE))
+    qc = QCTable("waveforms")
+    data = {}
+    resampled, capped, seconds = set(), 0, 0.0
+    for split in SPLITS:
+        ids = list(tokens[split]["ids"])
+        waves = []
+        for uid in progress(ids, desc=f"waveforms {split}", total=len(ids)):
+            path = index.get(uid)
+            if path is None:
+                raise MsaflowError(
+                    f"utterance {uid} is in the tokens file but has no wav in {', '.join(map(str, audio_dirs))}: the "
+                    "audio stage's output is out of date; rerun it (snakemake --forcerun audio ...)"
+                )
+            wave, rate = read_wav_int16(path)
+            if rate != SAMPLE_RATE:
+                resampled.add(rate)
+            if len(wave) > cap:
+                capped += 1
+                qc.add(uid, "ok", f"truncated: kept {cap / SAMPLE_RATE:.2f} of {len(wave) / SAMPLE_RATE:.2f} s")
+                wave = wave[:cap]
+            else:
+                qc.add(uid, "ok", "")
+            seconds += len(wave) / SAMPLE_RATE
+            waves.append(wave)
+        waveform, lengths = stack(waves)
+        data[split] = {"ids": ids, "waveform": waveform, "waveform_lengths": lengths}
+    data["meta"] = {"sample_rate": SAMPLE_RATE, "max_seconds": max_seconds, "dtype": "int16", "truncated": capped,
+                    "seconds": round(seconds, 2), "resampled_from_hz": sorted(resampled),
+                    "counts": {s: len(data[s]["ids"]) for s in SPLITS}}
+    return data, qc
+
+
+def load_waveforms(path) -> dict:
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise MsaflowError(f"waveforms file {path} does not exist; run the waveforms stage first (snakemake {path})") from None
+    except Exception as error:
+        raise MsaflowError(f"waveforms file {path} cannot be read ({error}); delete it and rerun the waveforms stage") from None
+    if not isinstance(data, dict) or not all(s in data for s in SPLITS):
+        raise MsaflowError(f"{path} is not a waveforms file (expected keys {', '.join(SPLITS)})")
+    return data
+
+
+def attach_waveforms(tokens: dict, waveforms: dict, source: str = "waveforms file") -> None:
+    """Add `waveform`, `waveform_lengths` to each split of `tokens`, checking the utterance order."""
+    for split in SPLITS:
+        if list(tokens[split]["ids"]) != list(waveforms[split]["ids"]):
+            raise MsaflowError(f"{source}: the {split} utterances differ from the tokens file's (order or ids); "
+                               "rebuild it from this tokens file (snakemake <the .waveforms.pt file>)")
+        for key in KEYS:
+            tokens[split][key] = waveforms[split][key]
