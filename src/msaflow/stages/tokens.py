@@ -180,6 +180,9 @@ def build_tokens(manifest_rows, words, audio_feats, vision_feats, tokenizer, max
             elif v.shape != (len(w), vision_dim):
                 qc.add(uid, "failed", f"visual features shape {tuple(v.shape)} does not match {len(w)} words x {vision_dim}")
                 continue
+            elif not np.isfinite(v).all():
+                qc.add(uid, "failed", "non-finite visual features")
+                continue
             elif frames.vision is not None:
                 vision_seq = frames.vision.get(uid)
                 if vision_seq is None or len(vision_seq.values) == 0:
