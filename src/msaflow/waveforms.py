@@ -1,13 +1,16 @@
 """Raw 16 kHz waveforms for models that read audio themselves (CMT), a sibling of the tokens file.
 
 `tokens/{encoder}/{fset}.waveforms.pt` holds, per split, the utterances of `tokens/{encoder}/{fset}.pt`
-in the same order (`ids` equal), each utterance's audio-stage wav (`work/{ds}/audio/{shard}/<id>.wav`)
-as 16-bit PCM, cut to `max_seconds` from its start and zero-padded to the split's longest utterance:
+in the same order (`ids` equal), each utterance's audio-stage wav (`work/{ds}/audio/{shard}/<id>.wav`),
+cut to `max_seconds` from its start and zero-padded to the split's longest utterance:
 
-  ids (N), waveform (N x S int16), waveform_lengths (N int64, samples before padding)
+  ids (N), audio_waveform (N x S float16, samples / 32768 in [-1, 1]), audio_waveform_lengths (N int64,
+  samples before padding)
 
-int16 halves the file and the memory of the split (a MOSEI-sized corpus at a 10 s cap is about 7 GB
-in int16); the model converts each batch to float in [-1, 1] (msaflow.models.cmt.waveform_to_float).
+The names put both tensors in the `audio` modality of the trainer's modality ablation (it zeroes
+`audio_*` float tensors and shuffles all of them, msaflow.training.ablation). float16 halves the file
+and the memory of a split against float32 (a MOSEI-sized corpus at a 10 s cap: about 7 GB) at a
+quantisation error below 6e-4 of full scale (~65 dB SNR); the trainer's batches are float32.
 `attach_waveforms` adds the two tensors to the tokens file's splits for training.
 """
 
@@ -22,7 +25,8 @@ from msaflow.common import MsaflowError, QCTable, progress
 from msaflow.tokenize import SPLITS
 
 SAMPLE_RATE = 16000
-KEYS = ("waveform", "waveform_lengths")
+WAVEFORM, LENGTHS = "audio_waveform", "audio_waveform_lengths"
+KEYS = (WAVEFORM, LENGTHS)
 
 
 def read_wav_int16(path: Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
@@ -57,15 +61,25 @@ def wav_index(audio_dirs) -> dict[str, Path]:
     return index
 
 
-def stack(waves: list[np.ndarray]):
-    """(N x S int16 tensor, N lengths) zero-padded to the longest."""
+def stack(waves: list[np.ndarray], dtype=np.int16):
+    """(N x S tensor, N lengths) zero-padded to the longest; int16 samples as they are, or as float
+    samples / 32768 (`dtype` float16/float32)."""
     import torch
 
     longest = max([len(w) for w in waves] + [1])
-    out = np.zeros((len(waves), longest), dtype=np.int16)
+    out = np.zeros((len(waves), longest), dtype=dtype)
+    scale = 1.0 if np.issubdtype(np.dtype(dtype), np.integer) else 1.0 / 32768.0
     for i, w in enumerate(waves):
-        out[i, : len(w)] = w
+        out[i, : len(w)] = w * scale if scale != 1.0 else w
     return torch.from_numpy(out), torch.tensor([len(w) for w in waves], dtype=torch.long)
+
+
+def to_int16(waveform) -> np.ndarray:
+    """A stored waveform row (float in [-1, 1] or int16) as int16 samples."""
+    x = np.asarray(waveform)
+    if np.issubdtype(x.dtype, np.integer):
+        return x.astype(np.int16)
+    return np.clip(np.round(x.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def build_waveforms(tokens: dict, audio_dirs, max_seconds: float) -> tuple[dict, QCTable]:
@@ -96,9 +110,9 @@ def build_waveforms(tokens: dict, audio_dirs, max_seconds: float) -> tuple[dict,
                 qc.add(uid, "ok", "")
             seconds += len(wave) / SAMPLE_RATE
             waves.append(wave)
-        waveform, lengths = stack(waves)
-        data[split] = {"ids": ids, "waveform": waveform, "waveform_lengths": lengths}
-    data["meta"] = {"sample_rate": SAMPLE_RATE, "max_seconds": max_seconds, "dtype": "int16", "truncated": capped,
+        waveform, lengths = stack(waves, np.float16)
+        data[split] = {"ids": ids, WAVEFORM: waveform, LENGTHS: lengths}
+    data["meta"] = {"sample_rate": SAMPLE_RATE, "max_seconds": max_seconds, "dtype": "float16", "truncated": capped,
                     "seconds": round(seconds, 2), "resampled_from_hz": sorted(resampled),
                     "counts": {s: len(data[s]["ids"]) for s in SPLITS}}
     return data, qc
@@ -119,7 +133,7 @@ def load_waveforms(path) -> dict:
 
 
 def attach_waveforms(tokens: dict, waveforms: dict, source: str = "waveforms file") -> None:
-    """Add `waveform`, `waveform_lengths` to each split of `tokens`, checking the utterance order."""
+    """Add `audio_waveform`, `audio_waveform_lengths` to each split of `tokens`, checking the utterance order."""
     for split in SPLITS:
         if list(tokens[split]["ids"]) != list(waveforms[split]["ids"]):
             raise MsaflowError(f"{source}: the {split} utterances differ from the tokens file's (order or ids); "

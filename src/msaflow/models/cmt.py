@@ -79,7 +79,8 @@ class GradScale(torch.autograd.Function):
 
 
 def waveform_to_float(waveform: torch.Tensor) -> torch.Tensor:
-    """int16 PCM -> float in [-1, 1]; float input is taken as already in [-1, 1]."""
+    """int16 PCM (the pretraining sets) -> float in [-1, 1]; float input (the waveforms file, float16
+    stored, float32 in batches) is already in [-1, 1]."""
     if waveform.dtype == torch.int16:
         return waveform.float() / 32768.0
     return waveform.float()
@@ -150,7 +151,9 @@ class CMT(TextEncoderMixin, MsaModel):
     modalities = ("text", "audio")
     reference = ("Chu, Chen, Yu, Han, Xiao, Chang. Self-supervised Cross-modal Pretraining for Speech Emotion "
                  "Recognition and Sentiment Analysis. Findings of EMNLP 2022")
-    reads_waveforms = True  # the train stage attaches `waveform`, `waveform_lengths` (msaflow.waveforms)
+    # The train stage attaches `audio_waveform` (B x S) and `audio_waveform_lengths` (B,) from the waveforms
+    # file (msaflow.waveforms); the `audio_` prefix puts them in the modality ablation's audio condition.
+    reads_waveforms = True
 
     def __init__(self, settings: dict, meta: dict | None = None, encoder=None, speech_encoder=None):
         MsaModel.__init__(self, {**DEFAULTS, **settings})
@@ -217,7 +220,7 @@ class CMT(TextEncoderMixin, MsaModel):
     def representations(self, batch: dict) -> dict:
         w_mask = batch["attention_mask"].bool()
         e_w = self.encode_text(batch["input_ids"], batch["attention_mask"])
-        e_a, a_mask = self.encode_audio(batch["waveform"], batch["waveform_lengths"])
+        e_a, a_mask = self.encode_audio(batch["audio_waveform"], batch["audio_waveform_lengths"])
         h_w = self.cross_text(e_w, w_mask, e_a, a_mask)[-1]
         h_a = self.pooled_audio_layers(self.cross_audio(e_a, a_mask, e_w, w_mask))
         audio = masked_mean(h_a, a_mask)  # h̄_a

@@ -27,8 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def split_tensors(split: dict):
     """(ids, input_ids, attention_mask, maskable, waveforms as int16 arrays) of one tokens split."""
-    lengths = split["waveform_lengths"].tolist()
-    waves = [split["waveform"][i, :n].numpy() for i, n in enumerate(lengths)]
+    from msaflow.waveforms import LENGTHS, WAVEFORM, to_int16
+
+    lengths = split[LENGTHS].tolist()
+    waves = [to_int16(split[WAVEFORM][i, :n].numpy()) for i, n in enumerate(lengths)]
     return split["ids"], split["input_ids"], split["attention_mask"], split["word_index"] >= 0, waves
 
 

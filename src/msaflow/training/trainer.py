@@ -27,9 +27,11 @@ import torch
 
 from msaflow.common import MsaflowError, atomic_path, get_logger, progress
 
-BATCH_KEYS = ("input_ids", "attention_mask", "word_index", "audio", "vision", "labels",
-              "waveform", "waveform_lengths")  # [cmt] raw audio (msaflow.waveforms); the frames branch generalises this
+# Word-piece sequences: cut to the batch's longest attention mask when trim_padding is on.
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "word_index", "audio", "vision")
+# Unaligned frame sequences (msaflow.frames): `{m}_frames` and `{m}_frames_valid` are cut to the
+# batch's longest `{m}_frame_lengths`.
+FRAME_LENGTHS_SUFFIX = "_frame_lengths"
 
 
 @dataclass
@@ -91,17 +93,39 @@ def move(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
+def batch_keys(split: dict) -> list[str]:
+    """Every tensor of the split with one row per utterance (ids and other lists stay out)."""
+    n = len(split["labels"])
+    return [k for k, v in split.items() if torch.is_tensor(v) and v.dim() >= 1 and v.shape[0] == n]
+
+
 def make_batches(split: dict, indices: np.ndarray, batch_size: int, trim: bool):
+    """Batches of the split's per-utterance tensors in `indices` order.
+
+    float16 storage (frame sequences) becomes float32; with `trim`, word-piece tensors are cut to
+    the longest text and frame tensors to the longest frame sequence of the batch (exact: models
+    mask padding).
+    """
+    keys = batch_keys(split)
     for start in range(0, len(indices), batch_size):
         idx = torch.as_tensor(indices[start : start + batch_size])
-        batch = {k: split[k].index_select(0, idx) for k in BATCH_KEYS if k in split}
+        batch = {}
+        for k in keys:
+            v = split[k].index_select(0, idx)
+            batch[k] = v.float() if v.dtype == torch.float16 else v
         if trim:
             length = int(batch["attention_mask"].sum(1).max())
             for k in SEQUENCE_KEYS:
                 if k in batch:
                     batch[k] = batch[k][:, :length]
-            if "waveform" in batch and "waveform_lengths" in batch:  # [cmt] to the batch's longest utterance
-                batch["waveform"] = batch["waveform"][:, : max(1, int(batch["waveform_lengths"].max()))]
+            for k in [k for k in batch if k.endswith(FRAME_LENGTHS_SUFFIX)]:
+                base = k[: -len(FRAME_LENGTHS_SUFFIX)]
+                frames = max(1, int(batch[k].max()))
+                for seq in (f"{base}_frames", f"{base}_frames_valid"):
+                    if seq in batch:
+                        batch[seq] = batch[seq][:, :frames]
+            if "audio_waveform_lengths" in batch and "audio_waveform" in batch:  # raw audio (msaflow.waveforms, CMT)
+                batch["audio_waveform"] = batch["audio_waveform"][:, : max(1, int(batch["audio_waveform_lengths"].max()))]
         yield batch
 
 
