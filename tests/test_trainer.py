@@ -124,3 +124,28 @@ def test_workflow_config_helpers():
     assert json.loads(wfc.evaluate_config_json(config, "demo", "cmbert"))["train"]["epochs"] == 10
     with pytest.raises(ValueError, match="not in config"):
         wfc.model_entry(config, "nope")
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tokens, tmp_path):
+    """batch 4 x accumulate 4 takes the same optimizer steps as batch 16 (no dropout; the last,
+    smaller group of an epoch is weighted by its own size)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    def params_after(batch_size, accumulate, name):
+        seed_everything(3)
+        encoder = BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                       attention_probs_dropout_prob=0.0))
+        model = build_model({"arch": "tbert", "dropout": 0.0, "lr_encoder": 1e-3, "lr_head": 1e-3}, tokens["meta"],
+                            encoder=encoder)
+        trainer = Trainer(model, TrainConfig(batch_size=batch_size, accumulate=accumulate, epochs=2, threads=1,
+                                             max_grad_norm=None), 3, tmp_path / name)
+        history = trainer.fit(tokens["train"], tokens["valid"])
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}, history
+
+    big, h_big = params_after(16, 1, "big")
+    small, h_small = params_after(4, 4, "small")
+    assert len(tokens["train"]["labels"]) % 16  # a partial last group is exercised
+    assert all(torch.allclose(big[k], small[k], atol=1e-5) for k in big)
+    assert h_big["epochs"][-1]["train_loss"] == pytest.approx(h_small["epochs"][-1]["train_loss"], rel=1e-4)
