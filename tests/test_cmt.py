@@ -329,6 +329,45 @@ def test_pretraining_loop_records_both_losses_and_heldout_accuracies(tmp_path):
         other.load_pretrained(tmp_path / "model.pt")
 
 
+def test_pretraining_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch):
+    import logging
+
+    from msaflow.pretraining import loop
+
+    def pretrain(out, epochs=2):
+        torch.manual_seed(0)
+        model = build()
+        heads = CMTPretrainingHeads(model.d_model, VOCAB, codewords=5)
+        cfg = loop.PretrainConfig(epochs=epochs, batch_size=3, lr=1e-3, lr_scratch=1e-3, threads=1)
+        history = loop.run(model, heads, pretraining_set(), pretraining_set(4, seed=1), cfg, out, logging.getLogger("t"),
+                           3, VOCAB, ("heads.",))
+        return history, model
+
+    reference, model = pretrain(tmp_path / "a")
+    again, _ = pretrain(tmp_path / "b")
+    assert reference["steps"] == again["steps"] and reference["epochs"][-1] == again["epochs"][-1] | {
+        "train_time_s": reference["epochs"][-1]["train_time_s"], "steps_per_s": reference["epochs"][-1]["steps_per_s"]}
+    # killed when epoch 2 starts (after epoch 1's resume.pt): the rerun continues from resume.pt and
+    # ends where the uninterrupted run did. batches(): held-out before, epoch 1, held-out, epoch 2.
+    original = loop.batches
+    calls = {"n": 0}
+
+    def killing_batches(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("killed in epoch 2")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batches", killing_batches)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(tmp_path / "c")
+    monkeypatch.setattr(loop, "batches", original)
+    assert (tmp_path / "c" / "resume.pt").exists()
+    resumed, resumed_model = pretrain(tmp_path / "c")
+    assert resumed["resumed_at_epoch"] == 2 and resumed["steps"] == reference["steps"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
+
+
 def test_corpus_reader_librispeech_layout_and_heldout_split(tmp_path):
     import soundfile as sf
 
