@@ -166,3 +166,15 @@ def exports_vision_fset():
 def _exports_vision_input(wc):
     vset = exports_vision_fset()
     return {"vision": f"{WORK}/{wc.ds}/words/{vset}.csd"} if vset else {}
+
+
+# --- train ---------------------------------------------------------------------------------
+def _train_inputs(wc):
+    """tokens; for raw-audio models (cmt) also the waveforms and the pretraining checkpoint. A
+    raw-audio model on an SDK dataset (no media) stops the DAG here with the reason."""
+    from msaflow.training import workflow_config
+
+    try:
+        return workflow_config.train_inputs(config, wc.ds, wc.model, dataset_source(wc.ds))
+    except ValueError as error:
+        raise WorkflowError(str(error))

@@ -3,15 +3,6 @@
 # own `train` block (models.<m>.train, e.g. CMT's batch 16 and 25 epochs) applies after it.
 
 
-def _train_inputs(wc):
-    """tokens; for raw-audio models (cmt) also the waveforms and the pretraining checkpoint. A
-    raw-audio model on an SDK dataset (no media) stops the DAG here with the reason."""
-    try:
-        return wfc.train_inputs(config, wc.ds, wc.model, dataset_source(wc.ds))
-    except ValueError as error:
-        raise WorkflowError(str(error))
-
-
 rule train:
     input:
         unpack(_train_inputs),
