@@ -226,7 +226,9 @@ def run(model, heads, train: dict, heldout: dict, cfg: PretrainConfig, out_dir, 
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear(step, total, cfg.warmup_proportion))
-    fingerprint = hashlib.sha256(json.dumps({"config": asdict(cfg), "n": n, **(fingerprint_extra or {})},
+    # what changes the numbers (not threads or device: a job resumed with other resources continues)
+    numbers = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "device")}
+    fingerprint = hashlib.sha256(json.dumps({"config": numbers, "n": n, **(fingerprint_extra or {})},
                                             sort_keys=True, default=str).encode()).hexdigest()[:16]
     history = {"config": asdict(cfg), "device": str(device), "train_utterances": n,
                "heldout_utterances": len(heldout["ids"]), "steps_per_epoch": steps_per_epoch,
