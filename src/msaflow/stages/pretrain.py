@@ -63,7 +63,7 @@ def main(args) -> int:
     from msaflow.encoders import load_tokenizer, speech_encoder_spec
     from msaflow.models.cmt import CMTPretrainingHeads
     from msaflow.pretraining import loop
-    from msaflow.pretraining.codewords import fit_codebook, mfcc_features
+    from msaflow.pretraining.codewords import assign, fit_codebook, mfcc_features
     from msaflow.pretraining.corpus import heldout_ids, load_corpus
     from msaflow.stages.train import _json_arg
 
@@ -91,8 +91,6 @@ def main(args) -> int:
     parts = {"train": [it for it in items if it.id not in held], "heldout": [it for it in items if it.id in held]}
     features = {name: [mfcc_features(it.waveform) for it in part] for name, part in parts.items()}
     centroids = fit_codebook(features["train"], int(data_settings["codewords"]), cfg.seed)
-    from msaflow.pretraining.codewords import assign
-
     sets, truncated = {}, 0
     for name, part in parts.items():
         ids, mask, maskable, cut = tokenise(tokenizer, [it.words for it in part], int(data_settings["max_length"]))
