@@ -64,5 +64,14 @@ class TextEncoderMixin:
         out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         return out.last_hidden_state
 
+    def encode_all_layers(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """(embeddings, layer 1, ..., layer N) outputs of the encoder, each (B, L, H)."""
+        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        return out.hidden_states
+
+    @property
+    def encoder_depth(self) -> int:
+        return int(self.encoder.config.num_hidden_layers)
+
     def encoder_frozen_patterns(self) -> list[str]:
         return [r"^encoder\.embeddings\."] if self.settings.get("freeze_embeddings", True) else []

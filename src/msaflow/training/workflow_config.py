@@ -41,19 +41,28 @@ def model_baseline(config: dict, model: str) -> str | None:
     return model_entry(config, model).get("baseline")
 
 
+MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train")  # keys of a models: entry that are not the model's own settings
+
+
 def model_settings_json(config: dict, model: str) -> str:
-    return json.dumps({k: v for k, v in model_entry(config, model).items() if k != "baseline"}, sort_keys=True)
+    entry = model_entry(config, model)
+    return json.dumps({k: v for k, v in entry.items() if k not in MODEL_ENTRY_NOT_SETTINGS}, sort_keys=True)
 
 
-def train_settings(config: dict, ds: str) -> dict:
-    """The train section with the dataset's overrides applied."""
+def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
+    """The train section, then the model's own train settings (`models.<model>.train`, e.g. a
+    paper's batch size), then the dataset's overrides (they adapt every model to a corpus, e.g.
+    the demo's epochs, so they win)."""
     settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
+    if model is not None:
+        settings.update(model_entry(config, model).get("train") or {})
     settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
     return settings
 
 
-def train_settings_json(config: dict, ds: str) -> str:
-    return json.dumps({k: v for k, v in train_settings(config, ds).items() if k not in ("seeds", "threads")}, sort_keys=True)
+def train_settings_json(config: dict, ds: str, model: str | None = None) -> str:
+    settings = train_settings(config, ds, model)
+    return json.dumps({k: v for k, v in settings.items() if k not in ("seeds", "threads")}, sort_keys=True)
 
 
 def run_dirs(config: dict, ds: str, model: str) -> list[str]:
@@ -81,7 +90,7 @@ def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw")
     subset = {
         "dataset": config["datasets"][ds],
         "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source)},
-        "train": train_settings(config, ds),
+        "train": train_settings(config, ds, model),
         "models": {m: model_entry(config, m) for m in models},
         "evaluate": config["evaluate"],
     }
