@@ -63,7 +63,7 @@ DEFAULTS = {
     "cross_layers": 3,
     "ffn_mult": 4,
     "dropout": 0.1,
-    "attention_dropout": 0.1,
+    "attention_dropout": 0.0,
     "positional": "sinusoidal",
     "max_positions": 4096,
     "restitution_weight": 0.1,  # lambda_i (eq. 14), the same for every module

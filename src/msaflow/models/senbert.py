@@ -57,7 +57,7 @@ DEFAULTS = {
     "pre_fusion_layers": 1,  # "an additional layer of self-attention" on text and sense before the HCA
     "ffn_mult": 4,
     "dropout": 0.3,
-    "attention_dropout": 0.3,
+    "attention_dropout": 0.0,  # dropout on the attention weights (the paper's 0.3 is read as residual dropout)
     "kernel_text": 1,
     "kernel_audio": 1,
     "kernel_vision": 1,
