@@ -174,6 +174,17 @@ def test_senbert_without_vision_has_no_low_level_cross_attention():
     assert model.sense_modalities == ("audio",) and len(model.low_level) == 0
 
 
+def test_senbert_utterance_without_frames_gives_a_finite_prediction():
+    batch = make_trimodal_batch(3, seed=12)
+    batch["vision_frame_lengths"][1] = 0  # e.g. no face found in any frame
+    batch["vision_frames"][1] = 0.0
+    model = build("senbert", trimodal_meta(batch))
+    with torch.no_grad():
+        assert torch.isfinite(model(batch)).all()
+        alone = {k: v[1:2] for k, v in batch.items()}
+        assert torch.allclose(model(alone), model(batch)[1:2], atol=1e-5)
+
+
 def test_senbert_word_level_sense_input():
     batch = make_trimodal_batch(3, seed=6)
     model = build("senbert", {"audio_dim": 5, "vision_dim": 4}, sense_input="words")

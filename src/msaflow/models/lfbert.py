@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from msaflow.models.base import MsaModel, TextEncoderMixin
-from msaflow.models.blocks import grouped_parameters, masked_mean
+from msaflow.models.blocks import masked_mean
 
 DEFAULTS = {
     "lr_encoder": 2e-5,
@@ -47,12 +47,4 @@ class LfBert(TextEncoderMixin, MsaModel):
         return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)
 
     def param_groups(self) -> list[dict]:
-        s = self.settings
-        return grouped_parameters(
-            self.named_parameters(),
-            [("encoder", lambda n: n.startswith("encoder."), s["lr_encoder"]), ("head", lambda n: True, s["lr_head"])],
-            s["weight_decay"],
-        )
-
-    def frozen_patterns(self) -> list[str]:
-        return self.encoder_frozen_patterns()
+        return self.encoder_and_rest_groups("head", self.settings["lr_head"])

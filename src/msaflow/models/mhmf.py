@@ -40,7 +40,6 @@ from msaflow.models.blocks import (
     Conv1DProjection,
     PositionalEmbedding,
     RegressionHead,
-    grouped_parameters,
     masked_mean,
     mse,
 )
@@ -188,10 +187,8 @@ class MhmfBert(TextEncoderMixin, MsaModel):
     def __init__(self, settings: dict, meta: dict, encoder=None):
         MsaModel.__init__(self, {**DEFAULTS, **settings})
         s = self.settings
-        if s["restitution_layers"] not in RESTITUTION_LAYERS:
-            raise ValueError(f"mhmf restitution_layers must be one of {RESTITUTION_LAYERS}, got {s['restitution_layers']!r}")
-        if s["restitution_classes"] not in RESTITUTION_CLASSES:
-            raise ValueError(f"mhmf restitution_classes must be one of {RESTITUTION_CLASSES}, got {s['restitution_classes']!r}")
+        self.require_choice("restitution_layers", RESTITUTION_LAYERS)
+        self.require_choice("restitution_classes", RESTITUTION_CLASSES)
         dims = {m: int(meta.get(f"{m}_dim") or 0) for m in PATHS}
         self.path_dims = {m: d for m, d in dims.items() if d > 0}
         if not self.path_dims:
@@ -265,15 +262,7 @@ class MhmfBert(TextEncoderMixin, MsaModel):
         return loss, prediction
 
     def param_groups(self) -> list[dict]:
-        s = self.settings
-        return grouped_parameters(
-            self.named_parameters(),
-            [("encoder", lambda n: n.startswith("encoder."), s["lr_encoder"]), ("other", lambda n: True, s["lr_other"])],
-            s["weight_decay"],
-        )
-
-    def frozen_patterns(self) -> list[str]:
-        return self.encoder_frozen_patterns()
+        return self.encoder_and_rest_groups("other", self.settings["lr_other"])
 
     def describe(self) -> dict:
         s = self.settings

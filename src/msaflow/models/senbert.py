@@ -34,7 +34,6 @@ from msaflow.models.blocks import (
     CrossmodalAttentionLayer,
     PositionalEmbedding,
     RegressionHead,
-    grouped_parameters,
     l1,
     lengths_to_mask,
     masked_mean,
@@ -106,10 +105,8 @@ class SenBert(TextEncoderMixin, MsaModel):
     def __init__(self, settings: dict, meta: dict, encoder=None):
         MsaModel.__init__(self, {**DEFAULTS, **settings})
         s = self.settings
-        if s["sense_input"] not in SENSE_INPUTS:
-            raise ValueError(f"senbert sense_input must be one of {SENSE_INPUTS}, got {s['sense_input']!r}")
-        if s["loss_weighting"] not in WEIGHTINGS:
-            raise ValueError(f"senbert loss_weighting must be one of {WEIGHTINGS}, got {s['loss_weighting']!r}")
+        self.require_choice("sense_input", SENSE_INPUTS)
+        self.require_choice("loss_weighting", WEIGHTINGS)
         unknown = set(s["auxiliary"]) - set(AUXILIARY_TASKS)
         if unknown:
             raise ValueError(f"senbert auxiliary tasks must be among {AUXILIARY_TASKS}, got {sorted(unknown)}")
@@ -225,13 +222,7 @@ class SenBert(TextEncoderMixin, MsaModel):
         return total, outputs["multimodal"]
 
     def param_groups(self) -> list[dict]:
-        s = self.settings
-        return grouped_parameters(
-            self.named_parameters(),
-            [("encoder", lambda n: n.startswith("encoder."), s["lr_encoder"]), ("other", lambda n: True, s["lr_other"])],
-            s["weight_decay"],
-            no_decay=("loss_weighting.",),
-        )
+        return self.encoder_and_rest_groups("other", self.settings["lr_other"], no_decay=("loss_weighting.",))
 
     def frozen_patterns(self) -> list[str]:
         patterns = self.encoder_frozen_patterns()
