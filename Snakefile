@@ -1,4 +1,4 @@
-# msaflow: media -> audio -> alignment -> acoustic features -> word averages -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages -> tokens -> training -> results.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
 from snakemake.utils import min_version, validate
 
@@ -17,6 +17,7 @@ include: "workflow/rules/sdk.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"
+include: "workflow/rules/visual.smk"
 include: "workflow/rules/words.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"

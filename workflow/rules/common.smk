@@ -1,6 +1,7 @@
 # Helpers shared by all rule files. Paths follow the contracts in DESIGN.md §1.
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def default_targets():
 # --- Dataset sources: raw media (MMSA layout) or precomputed CMU-MultimodalSDK files -------------
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
-from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, missing_sdk_message  # noqa: E402
+from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, SDK_VISUAL_FILES, missing_sdk_message  # noqa: E402
+from msaflow.sdk_entry import sdk_visual_files as _sdk_visual_files  # noqa: E402
 
 def sdk_files(ds):
     cfg = dataset_config(ds)
@@ -97,6 +99,12 @@ RAW_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == 
 SDK_DATASETS = one_of([ds for ds in config["datasets"] if _source_or_raw(ds) == "sdk"])
 
 
+def sdk_visual_files(ds):
+    """{visual set: file name} of the SDK visual files (FACET, OpenFace 2) present in the dataset folder."""
+    cfg = dataset_config(ds)
+    return _sdk_visual_files(cfg["root"], cfg.get("folds", "none"), cfg.get("sdk_files", {}).get("visual", {}))
+
+
 def raw_label_csv(wc):
     dataset_source(wc.ds)  # raises with the where-to-put-what message when the folder is empty
     return f"{corpus_root(wc.ds)}/label.csv"
@@ -118,14 +126,65 @@ def _align_mfa_args():
     return " ".join(f"--mfa-arg={arg}" for arg in config["align"]["mfa"]["extra_args"])
 
 
+# --- visual --------------------------------------------------------------------------------
+from msaflow.visual import ENGINE_SETS  # noqa: E402
+
+# Frame features of a feature set live under acoustic/ or visual/ (DESIGN.md §1); the words stage
+# averages both the same way. SDK sets: covarep (acoustic), facet41/facet42/openface2 (visual).
+ACOUSTIC_SETS = ["covarep_like", "egemaps", "compare", SDK_ACOUSTIC_FSET]
+SDK_VISUAL_SETS = sorted({vset for files in SDK_VISUAL_FILES.values() for vset in files})
+VISUAL_SETS = [s for sets in ENGINE_SETS.values() for s in sets] + SDK_VISUAL_SETS
+# The visual environment's python (mediapipe), relative paths from the workflow folder. Used in
+# the shell command as a global, not a param: where the environment lives does not change numbers.
+VISUAL_PYTHON = str(Path(workflow.basedir) / config["visual"]["python"])
+
+
+def frames_dir(fset):
+    return "visual" if fset in VISUAL_SETS else "acoustic"
+
+
+def acoustic_sets(ds):
+    """Acoustic sets whose word-level files words.done asks for (SDK datasets: the published COVAREP)."""
+    return [SDK_ACOUSTIC_FSET] if _source_or_raw(ds) == "sdk" else list(config["acoustic"]["feature_sets"])
+
+
+def visual_sets(ds):
+    """Visual sets whose word-level files words.done asks for: config visual.feature_sets for raw
+    media, the SDK visual files present for datasets read from CMU-MultimodalSDK files."""
+    if _source_or_raw(ds) == "sdk":
+        return list(sdk_visual_files(ds))
+    return list(config["visual"]["feature_sets"])
+
+
+def export_vision_set(ds):
+    """Visual set whose word-level features fill the exports' vision (None: zero placeholder)."""
+    vset = config["words"]["exports"].get("vision_fset")
+    if not vset:
+        return None
+    if _source_or_raw(ds) == "sdk":
+        present = list(sdk_visual_files(ds))
+        return vset if vset in present else (present[0] if present else None)
+    return vset
+
+
 # --- words ---------------------------------------------------------------------------------
 def _words_shards(kind):
     def inner(wc):
         shards = shard_names(wc.ds)
+        frames = f"{WORK}/{wc.ds}/{frames_dir(wc.fset)}/{wc.fset}"
         return {
-            "h5": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.h5" for s in shards],
-            "h5qc": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.qc.tsv" for s in shards],
+            "h5": [f"{frames}/{s}.h5" for s in shards],
+            "h5qc": [f"{frames}/{s}.qc.tsv" for s in shards],
             "align": [f"{WORK}/{wc.ds}/align/{s}.tsv" for s in shards],
             "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
         }[kind]
     return inner
+
+
+def _export_vision_words(wc):
+    vset = export_vision_set(wc.ds)
+    return {"vision_words": f"{WORK}/{wc.ds}/words/{vset}.csd"} if vset else {}
+
+
+def _export_vision_arg(wc, input):
+    return f"--vision-words {input.vision_words}" if "vision_words" in input.keys() else ""

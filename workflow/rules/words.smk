@@ -1,8 +1,24 @@
 # Word-level averages of frame features (CMU-MultimodalSDK semantics) and exports, per feature set.
+# Acoustic and visual sets go through the same `msaflow words` (one averaging code path); only
+# the acoustic sets write the MMSA / MAG-BERT exports, whose vision comes from
+# words.exports.vision_fset's word file when set (common.smk export_vision_set).
+
+WORDS_COMMAND = (
+    "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
+    " --frames {input.h5} --frames-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
+    " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
+    " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
+    " {params.znorm}"
+)
+WORDS_CODE = ("features/__init__.py", "features/csd.py", "features/word_average.py", "features/words_build.py",
+              "stages/words.py")
 
 
 rule words:
+    wildcard_constraints:
+        fset=one_of(ACOUSTIC_SETS),
     input:
+        unpack(_export_vision_words),
         manifest=f"{WORK}/{{ds}}/manifest.tsv",
         h5=_words_shards("h5"),
         h5qc=_words_shards("h5qc"),
@@ -18,10 +34,8 @@ rule words:
         columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
         presets=lambda wc: json.dumps(config["words"]["presets"]),
         znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
-        code=code_hash(
-            "features/__init__.py", "features/csd.py", "features/word_average.py",
-            "features/words_build.py", "features/exports.py", "stages/words.py",
-        ),
+        vision=_export_vision_arg,
+        code=code_hash(*WORDS_CODE, "features/exports.py"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -33,18 +47,47 @@ rule words:
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
     shell:
-        "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
-        " --acoustic {input.h5} --acoustic-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
-        " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
-        " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
-        " {params.znorm} --mmsa-out {output.mmsa} --mag-out {output.mag}"
+        WORDS_COMMAND + " --mmsa-out {output.mmsa} --mag-out {output.mag} {params.vision}"
         " --export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}"
         " --tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1"
 
 
+rule words_visual:
+    wildcard_constraints:
+        fset=one_of(VISUAL_SETS),
+    input:
+        manifest=f"{WORK}/{{ds}}/manifest.tsv",
+        h5=_words_shards("h5"),
+        h5qc=_words_shards("h5qc"),
+        align=_words_shards("align"),
+        alignqc=_words_shards("alignqc"),
+    output:
+        csd=f"{WORK}/{{ds}}/words/{{fset}}.csd",
+        qc=f"{WORK}/{{ds}}/words/{{fset}}.qc.tsv",
+    params:
+        settings={k: config["words"][k] for k in ("mode", "fill_value")},  # not the export settings
+        columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
+        presets=lambda wc: json.dumps(config["words"]["presets"]),
+        znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
+        code=code_hash(*WORDS_CODE),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/features.yaml"
+    log:
+        f"{WORK}/logs/{{ds}}/words_{{fset}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
+    shell:
+        WORDS_COMMAND + " > {log} 2>&1"
+
+
 rule words_all:
     input:
-        lambda wc: expand(f"{WORK}/{wc.ds}/words/{{fset}}.csd", fset=config["acoustic"]["feature_sets"]),
+        lambda wc: expand(f"{WORK}/{wc.ds}/words/{{fset}}.csd",
+                          fset=acoustic_sets(wc.ds) + visual_sets(wc.ds)),
     output:
         touch(f"{WORK}/{{ds}}/words.done"),
     localrule: True

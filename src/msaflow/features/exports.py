@@ -4,7 +4,8 @@
     "raw_text": (N,) str, "id": (N,) str ("<video_id>$_$<clip_id>"), "annotations": (N,) str,
     "regression_labels": (N,) float32, "audio": (N, L, Da) float32 word-level features (word i at
     row i, zero padding after the last word, truncated at L words), "audio_lengths": (N,) int,
-    "vision": (N, L, Dv) zeros with Dv = `vision_dim` (no visual word features in this export),
+    "vision": (N, L, Dv) word-level visual features when the items carry them (`vision`, rows as
+    `audio`), else zeros with Dv = `vision_dim`,
     "text_bert": (N, 3, L) int64 [input_ids, attention_mask, token_type_ids] from the configured
     tokenizer (word pieces of the transcript words, [CLS]/[SEP], padding to L)}}.
 * MAG-BERT-style word-level pickle (as MAG's `mosi.pkl`): {"train"|"dev"|"test": [
@@ -55,10 +56,13 @@ def build_mmsa(items: list[dict], length: int, vision_dim: int, tokenize: Callab
         rows = [it for it in items if it["mode"] == mode]
         n = len(rows)
         audio = np.zeros((n, length, dim), np.float32)
+        vision = np.zeros((n, length, vision_dim), np.float32)
         lengths = np.zeros(n, np.int64)
         for i, it in enumerate(rows):
             k = min(len(it["features"]), length)
             audio[i, :k] = it["features"][:k]
+            if "vision" in it:
+                vision[i, :k] = it["vision"][:k]
             lengths[i] = k
         out[key] = {
             "raw_text": np.array([it["text"] for it in rows], dtype=object),
@@ -67,7 +71,7 @@ def build_mmsa(items: list[dict], length: int, vision_dim: int, tokenize: Callab
             "regression_labels": np.array([it["label"] for it in rows], dtype=np.float32),
             "audio": audio,
             "audio_lengths": lengths,
-            "vision": np.zeros((n, length, vision_dim), np.float32),
+            "vision": vision,
             "text_bert": (np.stack([_text_bert(tokenize, it["words"], length) for it in rows])
                           if rows else np.zeros((0, 3, length), np.int64)),
         }
@@ -79,7 +83,7 @@ def build_mag(items: list[dict], vision_dim: int) -> dict:
     for it in items:
         n = len(it["words"])
         acoustic = np.asarray(it["features"], np.float32)
-        visual = np.zeros((n, vision_dim), np.float32)
+        visual = np.asarray(it["vision"], np.float32) if "vision" in it else np.zeros((n, vision_dim), np.float32)
         label = np.array([[it["label"]]], dtype=np.float32)
         out[SPLITS_MAG[it["mode"]]].append(((list(it["words"]), visual, acoustic), label, it["id"]))
     return out

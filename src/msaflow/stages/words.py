@@ -1,6 +1,7 @@
 """`msaflow words`: word-level averages of one feature set for a dataset, plus exports.
 
-Inputs per shard: the acoustic stage's `.h5` + QC and the align stage's word table + QC; plus the
+Inputs per shard: the frame features' `.h5` + QC (acoustic or visual: the same averaging for both)
+and the align stage's word table + QC; plus the
 dataset manifest (text, label, annotation, mode). Output: `words/{fset}.csd` (rows in word_index
 order, z-normalised with train statistics, NaN filled; see msaflow.features.words_build), its QC
 table, and optional exports (MMSA aligned pickle, MAG-BERT pickle) in `words/exports/`.
@@ -24,8 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fset", required=True)
     parser.add_argument("--dataset", default="")
     parser.add_argument("--manifest", required=True, help="work/{ds}/manifest.tsv")
-    parser.add_argument("--acoustic", nargs="+", required=True, help="acoustic/{fset}/{shard}.h5, one per shard")
-    parser.add_argument("--acoustic-qc", nargs="+", required=True)
+    parser.add_argument("--frames", "--acoustic", dest="acoustic", nargs="+", required=True,
+                        help="frame features, one .h5 per shard: acoustic/{fset}/{shard}.h5 or visual/{vset}/{shard}.h5")
+    parser.add_argument("--frames-qc", "--acoustic-qc", dest="acoustic_qc", nargs="+", required=True)
     parser.add_argument("--align", nargs="+", required=True, help="align/{shard}.tsv, same shard order")
     parser.add_argument("--align-qc", nargs="+", required=True)
     parser.add_argument("--out", required=True, help="words/{fset}.csd")
@@ -39,6 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mag-out", default=None, help="MAG-BERT pickle path")
     parser.add_argument("--export-length", type=int, default=50)
     parser.add_argument("--vision-dim", type=int, default=1, help="width of the zero vision placeholder in exports")
+    parser.add_argument("--vision-words", default=None,
+                        help="word-level visual features (words/{vset}.csd) for the exports' vision; zeros without it")
     parser.add_argument("--tokenizer", default="minilm-l6", help="encoder name for text_bert (msaflow.encoders)")
     parser.add_argument("--log", default=None)
 
@@ -52,12 +56,34 @@ def _columns_spec(text: str):
         return text
 
 
+def attach_vision(items: list[dict], path: str, logger) -> int:
+    """Give each export item its word-level visual rows (`vision`); zeros where the utterance has none.
+
+    Both files come from the same word table, so row i is word i in each. Returns the visual width.
+    """
+    from msaflow.features import csd
+
+    vision, names, _ = csd.load_word_features(path)
+    missing = 0
+    for it in items:
+        rows = vision.get(it["id"])
+        if rows is None or len(rows) != len(it["words"]):
+            rows = np.zeros((len(it["words"]), len(names)), np.float32)
+            missing += 1
+        it["vision"] = rows
+    if missing:
+        logger.warning("exports: %d of %d utterances have no visual words in %s; their vision is zeros",
+                       missing, len(items), path)
+    logger.info("exports: vision from %s (%d columns)", path, len(names))
+    return len(names)
+
+
 def main(args: argparse.Namespace) -> int:
     from msaflow.features import csd, exports, words_build
 
     logger = get_logger(STAGE, args.log)
     if not (len(args.acoustic) == len(args.acoustic_qc) == len(args.align) == len(args.align_qc)):
-        raise MsaflowError("--acoustic, --acoustic-qc, --align and --align-qc need one file per shard, in the same order")
+        raise MsaflowError("--frames, --frames-qc, --align and --align-qc need one file per shard, in the same order")
     manifest = {row["utterance_id"]: row for row in read_tsv(args.manifest)}
     presets = json.loads(args.presets)
     qc = QCTable(STAGE)
@@ -80,9 +106,9 @@ def main(args: argparse.Namespace) -> int:
             if uid not in align_ok:
                 qc.add(uid, "failed", "failed or missing in align QC")
                 continue
-            status = acoustic_qc.get(uid, ("failed", "not processed by the acoustic stage"))
+            status = acoustic_qc.get(uid, ("failed", f"not in {aqc}"))
             if status[0] == "failed" or uid not in frames:
-                qc.add(uid, "failed", f"acoustic: {status[1] or 'no features'}")
+                qc.add(uid, "failed", f"frames: {status[1] or 'no features'}")
                 continue
             if uid not in shard_tables:
                 qc.add(uid, "failed", f"no word rows in {align}")
@@ -98,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
             qc.add(uid, "ok", status[1])
     qc.check_accounts_for(expected)
     if frame_meta is None:
-        raise MsaflowError("words: no acoustic shard given")
+        raise MsaflowError("words: no frame-feature shard given")
     names = [frame_meta["column names"][i] for i in col_idx]
     columns_meta = [frame_meta["columns"][i] for i in col_idx]
 
@@ -134,17 +160,20 @@ def main(args: argparse.Namespace) -> int:
     items = [{"id": u, "words": tables[u].words, "text": manifest[u].get("text", ""),
               "annotation": manifest[u].get("annotation", ""), "label": float(manifest[u].get("label") or 0.0),
               "mode": manifest[u].get("mode", "train"), "features": final[u]} for u in sorted(final)]
+    vision_dim = args.vision_dim
+    if getattr(args, "vision_words", None):
+        vision_dim = attach_vision(items, args.vision_words, logger)
     bad_modes = sorted({it["mode"] for it in items} - {"train", "valid", "test"})
     if bad_modes:
         raise MsaflowError(f"{args.manifest}: mode values {bad_modes} are not train/valid/test")
     if args.mag_out:
-        exports.write_pickle(args.mag_out, exports.build_mag(items, args.vision_dim))
+        exports.write_pickle(args.mag_out, exports.build_mag(items, vision_dim))
         logger.info("MAG-BERT export -> %s", args.mag_out)
     if args.mmsa_out:
         from msaflow.encoders import load_tokenizer
 
         tokenize = exports.hf_tokenize_function(load_tokenizer(args.tokenizer), args.export_length)
-        exports.write_pickle(args.mmsa_out, exports.build_mmsa(items, args.export_length, args.vision_dim, tokenize))
+        exports.write_pickle(args.mmsa_out, exports.build_mmsa(items, args.export_length, vision_dim, tokenize))
         logger.info("MMSA export -> %s", args.mmsa_out)
     qc.write(args.qc)
     return 0
