@@ -135,3 +135,17 @@ def test_words_average_visual_frames_and_feed_the_exports(stage, tmp_path):
     by_id = {seg: visual for split in mag.values() for (_, visual, _), _, seg in split}
     np.testing.assert_array_equal(by_id["v1$_$face"], vision["v1$_$face"])
     assert by_id["v1$_$noface"].shape == (2, 22) and not by_id["v1$_$noface"].any()  # no visual words: zeros
+
+
+def test_landmarks_set_holds_the_raw_mesh(stage, visual_python, tmp_path):
+    rows = [(uid, *uid.split("$_$"), "hi", 0.5, "Positive", "train", "s000", str(stage / "media" / path), "", "")
+            for uid, (path, _, _, _) in CLIPS.items() if uid in ("v1$_$face", "v1$_$sometimes")]
+    write_tsv(tmp_path / "shard.tsv", MANIFEST_COLS, rows)
+    assert cli_main(["visual", "--vset", "landmarks", "--shard-manifest", str(tmp_path / "shard.tsv"), "--python",
+                     visual_python, "--out", str(tmp_path / "lm.h5"), "--qc", str(tmp_path / "lm.qc.tsv")]) == 0
+    frames, meta = csd.read_csd(tmp_path / "lm.h5")
+    assert meta["column names"][:4] == ["lm0_x", "lm0_y", "lm0_z", "lm1_x"] and len(meta["column names"]) == 478 * 3
+    face = frames["v1$_$face"][0].reshape(10, 478, 3)
+    assert ((face[..., :2] > 0) & (face[..., :2] < 1)).all()  # MediaPipe's normalised image coordinates
+    assert np.isnan(frames["v1$_$sometimes"][0][3:]).all()
+    assert read_qc(tmp_path / "lm.qc.tsv")["v1$_$sometimes"][0] == "fallback"

@@ -1,5 +1,6 @@
 # Helpers shared by all rule files. Paths follow the contracts in DESIGN.md §1.
 import json
+import os
 import re
 import shlex
 import sys
@@ -134,9 +135,11 @@ from msaflow.visual import ENGINE_SETS  # noqa: E402
 ACOUSTIC_SETS = ["covarep_like", "egemaps", "compare", SDK_ACOUSTIC_FSET]
 SDK_VISUAL_SETS = sorted({vset for files in SDK_VISUAL_FILES.values() for vset in files})
 VISUAL_SETS = [s for sets in ENGINE_SETS.values() for s in sets] + SDK_VISUAL_SETS
-# The visual environment's python (mediapipe), relative paths from the workflow folder. Used in
-# the shell command as a global, not a param: where the environment lives does not change numbers.
-VISUAL_PYTHON = str(Path(workflow.basedir) / config["visual"]["python"])
+# The visual environment's python (mediapipe); a relative path is taken from the workflow folder.
+# Handed to `msaflow visual` through the environment (jobs inherit it; a cluster job re-reads this
+# file), not as a param: where the environment lives changes no number and must not rerun anything
+# (a fresh clone elsewhere has another absolute path).
+os.environ.update(MSAFLOW_VISUAL_PYTHON=str(Path(workflow.basedir) / config["visual"]["python"]))
 
 
 def frames_dir(fset):
@@ -167,6 +170,25 @@ def export_vision_set(ds):
     return vset
 
 
+def _visual_options(wc):
+    return json.dumps(config["visual"]["options"].get(wc.vset, {}), sort_keys=True)
+
+
+def _openface_args(wc):
+    """FeatureExtraction location and extra arguments; only the openface set sees them."""
+    if wc.vset not in ENGINE_SETS["openface"]:
+        return ""
+    of = config["visual"]["openface"]
+    return " ".join([f"--openface-executable {shlex.quote(of['executable'])}"]
+                    + [f"--openface-arg={shlex.quote(arg)}" for arg in of["extra_args"]])
+
+
+def _visual_code(wc):
+    engine_module = "visual/openface.py" if wc.vset in ENGINE_SETS["openface"] else "visual/mediapipe_engine.py"
+    return code_hash("visual/__init__.py", "visual/facial_like.py", "visual/worker.py", engine_module,
+                     "features/csd.py", "corpus.py", "stages/visual.py")
+
+
 # --- words ---------------------------------------------------------------------------------
 def _words_shards(kind):
     def inner(wc):
@@ -179,6 +201,26 @@ def _words_shards(kind):
             "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
         }[kind]
     return inner
+
+
+# Shared by the words rules of acoustic and visual sets (one averaging code path, words.smk).
+WORDS_COMMAND = (
+    "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
+    " --frames {input.h5} --frames-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
+    " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
+    " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
+    " {params.znorm}"
+)
+WORDS_SHELL = {
+    # acoustic sets: also the MMSA and MAG-BERT exports (vision from words.exports.vision_fset)
+    "exports": " ".join((
+        WORDS_COMMAND, "--mmsa-out {output.mmsa} --mag-out {output.mag} {params.vision}",
+        "--export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}",
+        "--tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1")),
+    "plain": " ".join((WORDS_COMMAND, "> {log} 2>&1")),
+}
+WORDS_CODE = ("features/__init__.py", "features/csd.py", "features/word_average.py", "features/words_build.py",
+              "stages/words.py")
 
 
 def _export_vision_words(wc):

@@ -1,25 +1,6 @@
 # Frame-level facial features from the video, one job per (visual set, shard) (msaflow.visual,
-# DESIGN.md §7). The mediapipe sets run a worker in the visual environment (visual.python,
-# VISUAL_PYTHON in common.smk); the openface set calls OpenFace's FeatureExtraction.
-
-
-def _visual_options(wc):
-    return json.dumps(config["visual"]["options"].get(wc.vset, {}), sort_keys=True)
-
-
-def _openface_args(wc):
-    """FeatureExtraction location and extra arguments; only the openface set sees them."""
-    if wc.vset not in ENGINE_SETS["openface"]:
-        return ""
-    of = config["visual"]["openface"]
-    return " ".join([f"--openface-executable {shlex.quote(of['executable'])}"]
-                    + [f"--openface-arg={shlex.quote(arg)}" for arg in of["extra_args"]])
-
-
-def _visual_code(wc):
-    engine_module = "visual/openface.py" if wc.vset in ENGINE_SETS["openface"] else "visual/mediapipe_engine.py"
-    return code_hash("visual/__init__.py", "visual/facial_like.py", "visual/worker.py", engine_module,
-                     "features/csd.py", "corpus.py", "stages/visual.py")
+# DESIGN.md §7). The mediapipe sets run a worker in the visual environment (config visual.python,
+# handed over as MSAFLOW_VISUAL_PYTHON, see common.smk); the openface set calls FeatureExtraction.
 
 
 rule visual:
@@ -51,7 +32,7 @@ rule visual:
     shell:
         "OMP_NUM_THREADS={threads} msaflow visual --vset {wildcards.vset} --engine {params.engine}"
         " --dataset {wildcards.ds} --shard-manifest {input.shard} --options {params.options:q}"
-        " --min-face-fraction {params.min_face_fraction} --python {VISUAL_PYTHON:q} {params.openface}"
+        " --min-face-fraction {params.min_face_fraction} {params.openface}"
         " --out {output.h5} --qc {output.qc} > {log} 2>&1"
 
 

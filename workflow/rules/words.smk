@@ -3,17 +3,6 @@
 # the acoustic sets write the MMSA / MAG-BERT exports, whose vision comes from
 # words.exports.vision_fset's word file when set (common.smk export_vision_set).
 
-WORDS_COMMAND = (
-    "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
-    " --frames {input.h5} --frames-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
-    " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
-    " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
-    " {params.znorm}"
-)
-WORDS_CODE = ("features/__init__.py", "features/csd.py", "features/word_average.py", "features/words_build.py",
-              "stages/words.py")
-
-
 rule words:
     wildcard_constraints:
         fset=one_of(ACOUSTIC_SETS),
@@ -47,9 +36,7 @@ rule words:
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
     shell:
-        WORDS_COMMAND + " --mmsa-out {output.mmsa} --mag-out {output.mag} {params.vision}"
-        " --export-length {params.settings[exports][length]} --vision-dim {params.settings[exports][vision_dim]}"
-        " --tokenizer {params.settings[exports][tokenizer]} > {log} 2>&1"
+        WORDS_SHELL["exports"]
 
 
 rule words_visual:
@@ -81,7 +68,7 @@ rule words_visual:
     benchmark:
         f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
     shell:
-        WORDS_COMMAND + " > {log} 2>&1"
+        WORDS_SHELL["plain"]
 
 
 rule words_all:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -33,7 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--options", default="{}", help="engine options as JSON, e.g. '{\"fps_max\": 30}'")
     parser.add_argument("--min-face-fraction", type=float, default=0.5,
                         help="a clip with a face in fewer of its frames is QC 'fallback'")
-    parser.add_argument("--python", default=".venv-visual/bin/python", help="the visual environment's python (mediapipe)")
+    parser.add_argument("--python", default=os.environ.get("MSAFLOW_VISUAL_PYTHON", ".venv-visual/bin/python"),
+                        help="the visual environment's python (mediapipe); default $MSAFLOW_VISUAL_PYTHON, which the "
+                        "workflow sets from config visual.python")
     parser.add_argument("--openface-executable", default="FeatureExtraction")
     parser.add_argument("--openface-arg", action="append", default=[], help="extra FeatureExtraction argument (repeatable)")
     parser.add_argument("--log", default=None)
