@@ -183,3 +183,50 @@ def test_sdk_visual_files_found_by_folds(tmp_path):
     assert sdk_visual_files(tmp_path, "mosi") == {"openface2": "CMU_MOSI_Visual_OpenFace_2.csd"}
     assert sdk_visual_files(tmp_path, "mosi", {"facet42": "mine.csd"}) == {
         "facet42": "mine.csd", "openface2": "CMU_MOSI_Visual_OpenFace_2.csd"}
+
+
+# --- an audio-only corpus --------------------------------------------------------------------------
+def test_audio_only_dataset_flows_through_words_and_exports(tmp_path):
+    """Every clip failed by the visual stage (no video stream): the visual words are empty, every
+    utterance is failed there, and the acoustic words' exports still come out, with zero vision."""
+    from argparse import Namespace
+
+    from msaflow.common import QC_COLUMNS
+    from msaflow.stages import words
+    from msaflow.visual import facial_like
+
+    ids = ["v1$_$1", "v1$_$2", "v2$_$1"]
+    modes = {"v1$_$1": "train", "v1$_$2": "train", "v2$_$1": "test"}
+    write_tsv(tmp_path / "manifest.tsv", MANIFEST_COLS,
+              [(u, *u.split("$_$"), "good film", 1.0, "Positive", modes[u], "s000", "", "", "") for u in ids])
+    write_tsv(tmp_path / "align.tsv", ["utterance_id", "word_index", "word", "start", "end", "source"],
+              [(u, i, w, 0.2 * i, 0.2 * i + 0.2, "test") for u in ids for i, w in enumerate(["good", "film"])])
+    write_tsv(tmp_path / "align.qc.tsv", QC_COLUMNS, [(u, "ok", "") for u in ids])
+    names = facial_like.column_names()
+    csd.write_csd(tmp_path / "visual.h5", "facial_like", [], {"column names": names, "columns": facial_like.columns()})
+    write_tsv(tmp_path / "visual.qc.tsv", QC_COLUMNS, [(u, "failed", "no video stream in x.wav (audio-only input)") for u in ids])
+    grid = np.stack([np.arange(50) / 100, np.arange(1, 51) / 100], axis=1)
+    csd.write_csd(tmp_path / "audio.h5", "audio", [(u, np.ones((50, 3), np.float32), grid) for u in ids],
+                  {"column names": ["a", "b", "c"], "columns": [{"name": n} for n in "abc"]})
+    write_tsv(tmp_path / "audio.qc.tsv", QC_COLUMNS, [(u, "ok", "") for u in ids])
+
+    def run(fset, frames, **extra):
+        args = Namespace(fset=fset, dataset="t", manifest=str(tmp_path / "manifest.tsv"), acoustic=[str(tmp_path / f"{frames}.h5")],
+                         acoustic_qc=[str(tmp_path / f"{frames}.qc.tsv")], align=[str(tmp_path / "align.tsv")],
+                         align_qc=[str(tmp_path / "align.qc.tsv")], out=str(tmp_path / f"{fset}.csd"),
+                         qc=str(tmp_path / f"{fset}.words.qc.tsv"), mode="nanmean", fill_value=0.0, columns="all",
+                         presets="{}", no_znorm=False, mmsa_out=None, mag_out=None, export_length=50, vision_dim=1,
+                         tokenizer="minilm-l6", log=None)
+        vars(args).update(extra)
+        assert words.main(args) == 0
+
+    run("facial_like", "visual")
+    assert {s for s, _ in read_qc(tmp_path / "facial_like.words.qc.tsv").values()} == {"failed"}
+    assert csd.read_csd(tmp_path / "facial_like.csd")[0] == {}
+    run("audio", "audio", vision_words=str(tmp_path / "facial_like.csd"), mag_out=str(tmp_path / "mag.pkl"))
+    import pickle
+
+    mag = pickle.load(open(tmp_path / "mag.pkl", "rb"))
+    assert len(mag["train"]) == 2 and len(mag["test"]) == 1
+    (_, visual, acoustic), _, _ = mag["train"][0]
+    assert visual.shape == (2, len(names)) and not visual.any() and acoustic.shape == (2, 3)
