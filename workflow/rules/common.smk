@@ -160,14 +160,15 @@ def visual_sets(ds):
 
 
 def export_vision_set(ds):
-    """Visual set whose word-level features fill the exports' vision (None: zero placeholder)."""
-    vset = config["words"]["exports"].get("vision_fset")
-    if not vset:
+    """Visual set whose word-level features fill the exports' vision (None: zero placeholder).
+    words.exports.vision_fset: null, a set name, or auto = the first of the dataset's visual sets."""
+    wanted = config["words"]["exports"].get("vision_fset")
+    if not wanted:
         return None
-    if _source_or_raw(ds) == "sdk":
-        present = list(sdk_visual_files(ds))
-        return vset if vset in present else (present[0] if present else None)
-    return vset
+    available = visual_sets(ds)
+    if wanted == "auto" or (_source_or_raw(ds) == "sdk" and wanted not in available):
+        return available[0] if available else None
+    return wanted
 
 
 def _visual_options(wc):
