@@ -21,6 +21,9 @@ from msaflow.visual import ClipFrames
 
 WORKER = Path(__file__).with_name("worker.py")
 OPTIONS = ("fps", "fps_max", "max_faces", "min_detection_confidence", "min_tracking_confidence")
+# MediaPipe/TFLite notices printed for every clip (graph reset) that say nothing about the data.
+HARMLESS = ("inference_feedback_manager", "landmark_projection_calculator", "before absl::InitializeLog",
+            "Created TensorFlow Lite XNNPACK delegate")
 SETUP_HINT = ("create it with `make setup` (a virtualenv from envs/visual.lock) or `conda env create -f envs/visual.yaml`, "
               "and point config visual.python at its python")
 
@@ -37,7 +40,6 @@ def worker_environment() -> dict:
     """The caller's environment minus what would make the visual python import main-env packages."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["PYTHONNOUSERSITE"] = "1"
-    env.setdefault("GLOG_minloglevel", "2")  # MediaPipe logs a TFLite warning per clip reset
     return env
 
 
@@ -56,7 +58,7 @@ def run(clips: list[dict], vset: str, options: dict, python: str, logger=None) -
                               env=worker_environment()) as proc:
             for line in proc.stdout:
                 line = line.rstrip()
-                if line:
+                if line and not any(text in line for text in HARMLESS):
                     tail.append(line)
                     if logger:
                         logger.info("%s", line)
