@@ -1,4 +1,4 @@
-# msaflow: media -> audio -> alignment -> acoustic features -> word averages (-> exports) -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages (-> exports) -> tokens -> training -> results.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
 import sys
 from pathlib import Path
@@ -26,6 +26,7 @@ include: "workflow/rules/sdk.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"
+include: "workflow/rules/visual.smk"
 include: "workflow/rules/words.smk"
 include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"

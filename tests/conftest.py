@@ -24,3 +24,22 @@ def speech_wav(tmp_path):
 
 def ffmpeg(*args):
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+VISUAL_PYTHON = REPO / ".venv-visual" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def visual_python():
+    """The visual environment's python (mediapipe); tests that need it skip when it is absent."""
+    if not VISUAL_PYTHON.exists():
+        pytest.skip(f"{VISUAL_PYTHON} missing: `make setup` builds it from envs/visual.lock")
+    return str(VISUAL_PYTHON)
+
+
+def run_visual_probe(visual_python, *args):
+    """tests/visual_env_probe.py inside the visual environment (see its docstring)."""
+    result = subprocess.run([visual_python, str(REPO / "tests" / "visual_env_probe.py"), *map(str, args)],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"visual probe {args[0]} failed: {result.stderr[-2000:]}")

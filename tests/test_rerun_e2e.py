@@ -95,6 +95,15 @@ def test_acoustic_setting_reruns_acoustic_onward_not_audio_or_align(work):
     assert not any(job.startswith(("audio", "align", "manifest", "shard", "make_demo")) for job in planned)
 
 
+def test_visual_setting_reruns_visual_onward_not_audio_align_or_acoustic(work):
+    # The frame-rate cap is a visual option, a param of the facial_like visual jobs; the visual
+    # words feed the exports written by the acoustic words job, hence words and what follows.
+    update_config(work, "visual", options={"facial_like": {"fps_max": 5, "max_faces": 2}})
+    planned = planned_jobs(work)
+    assert planned == expected("visual", "words_visual", "words", "tokens", "train", "evaluate", "dataset_summary")
+    assert not any(job.startswith(("audio", "align", "acoustic", "manifest", "shard", "make_demo")) for job in planned)
+
+
 def _copy_workflow(dst: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copy2(REPO / "Snakefile", dst / "Snakefile")

@@ -29,13 +29,20 @@ def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
 def tokens_vset(config: dict, ds: str, source: str = "raw") -> str | None:
     """Visual feature set of `ds` for the tokens file, or None (no vision).
 
-    Per-dataset setting (`null` = no vision, e.g. an audio-only corpus), else none for datasets
-    read from CMU-MultimodalSDK files (no SDK visual entry yet), else `tokens.vision_fset`.
+    Per-dataset setting (`null` = no vision, e.g. an audio-only corpus), else for datasets read from
+    CMU-MultimodalSDK files the first SDK visual file present in the folder (FACET 4.1/4.2, OpenFace 2;
+    none: no vision), else `tokens.vision_fset`.
     """
     tok = config["tokens"]
     if ds in tok.get("dataset_vision_fsets", {}):
         return tok["dataset_vision_fsets"][ds]
-    return None if source == "sdk" else tok.get("vision_fset")
+    if source == "sdk":
+        from msaflow.sdk_entry import sdk_visual_files
+
+        cfg = config["datasets"][ds]
+        present = sdk_visual_files(cfg["root"], cfg.get("folds", "none"), cfg.get("sdk_files", {}).get("visual", {}))
+        return next(iter(present), None)
+    return tok.get("vision_fset")
 
 
 def tokens_inputs(config: dict, ds: str, fset: str, shards: list[str], source: str = "raw") -> dict:
