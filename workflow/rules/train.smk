@@ -1,5 +1,6 @@
 # Train stage: one job per (model, seed); seeds default to MMSA's 1111-1115.
-# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs).
+# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs);
+# a model's own `train:` settings (models.<name>.train) are applied last.
 
 
 rule train:
@@ -11,7 +12,7 @@ rule train:
         history=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/history.json",
     params:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
-        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds),
+        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
         code=code_hash(
             "models", "training/__init__.py", "training/trainer.py", "encoders.py", "tokenize.py",
