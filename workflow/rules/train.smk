@@ -15,7 +15,7 @@ rule train:
         train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
         code=code_hash(
-            "models", "training/__init__.py", "training/trainer.py", "encoders.py", "tokenize.py",
+            "models", "training/__init__.py", "training/trainer.py", "training/bertadam.py", "encoders.py", "tokenize.py",
             "evaluation/metrics.py", "stages/train.py",
         ),
     threads: config["train"]["threads"]
