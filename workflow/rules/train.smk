@@ -1,5 +1,6 @@
 # Train stage: one job per (model, seed); seeds default to MMSA's 1111-1115.
-# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs).
+# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs);
+# a model's own `train:` settings (models.<name>.train) are applied last.
 
 
 rule train:
@@ -13,11 +14,11 @@ rule train:
         ablation=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/ablation.tsv",
     params:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
-        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds),
+        train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
         # the model's own module and the shared modules it imports, not the other models (issue 15)
         code=lambda wc: code_hash(
-            *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "training/ablation.py", "encoders.py",
+            *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "training/ablation.py", "training/bertadam.py", "encoders.py",
             "tokenize.py", "evaluation/metrics.py", "stages/train.py",
         ),
     threads: config["train"]["threads"]

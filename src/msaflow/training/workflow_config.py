@@ -104,18 +104,22 @@ def model_code_files(config: dict, model: str) -> list[str]:
 
 
 def model_settings_json(config: dict, model: str) -> str:
-    return json.dumps({k: v for k, v in model_entry(config, model).items() if k != "baseline"}, sort_keys=True)
+    return json.dumps({k: v for k, v in model_entry(config, model).items() if k not in ("baseline", "train")},
+                      sort_keys=True)
 
 
-def train_settings(config: dict, ds: str) -> dict:
-    """The train section with the dataset's overrides applied."""
+def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
+    """The train section with the dataset's overrides, then the model's own `train` settings, applied."""
     settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
     settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
+    if model is not None:
+        settings.update(model_entry(config, model).get("train", {}))
     return settings
 
 
-def train_settings_json(config: dict, ds: str) -> str:
-    return json.dumps({k: v for k, v in train_settings(config, ds).items() if k not in ("seeds", "threads")}, sort_keys=True)
+def train_settings_json(config: dict, ds: str, model: str | None = None) -> str:
+    return json.dumps({k: v for k, v in train_settings(config, ds, model).items() if k not in ("seeds", "threads")},
+                      sort_keys=True)
 
 
 def run_dirs(config: dict, ds: str, model: str) -> list[str]:
@@ -145,7 +149,7 @@ def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw")
         "dataset": config["datasets"][ds],
         "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source),
                    "vision_fset": tokens_vset(config, ds, source)},
-        "train": train_settings(config, ds),
+        "train": train_settings(config, ds, model),
         "models": {m: model_entry(config, m) for m in models},
         "evaluate": config["evaluate"],
     }
