@@ -43,3 +43,21 @@ def run_visual_probe(visual_python, *args):
                             capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"visual probe {args[0]} failed: {result.stderr[-2000:]}")
+
+
+def run_exports(tmp_path, manifest, align, audio_words, audio_qc, vision_words=None):
+    """`msaflow exports` on word files built by a test; returns the MAG-BERT pickle's content."""
+    import pickle
+
+    from msaflow.cli import main as cli_main
+
+    out = tmp_path / "exports"
+    out.mkdir(exist_ok=True)
+    args = ["exports", "--manifest", str(manifest), "--align", str(align), "--audio-words", str(audio_words),
+            "--audio-qc", str(audio_qc), "--mmsa-out", str(out / "mmsa.pkl"), "--mag-out", str(out / "mag.pkl"),
+            "--info-out", str(out / "info.json"), "--qc", str(out / "qc.tsv")]
+    if vision_words:
+        args += ["--vision-words", str(vision_words)]
+    assert cli_main(args) == 0
+    with open(out / "mag.pkl", "rb") as f:
+        return pickle.load(f)

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from scipy.io import wavfile
+from conftest import run_exports
 from sdk_fixture import pick_videos, write_sdk_dataset, write_sdk_visual
 
 from msaflow.cli import main as cli_main
@@ -223,10 +224,9 @@ def test_audio_only_dataset_flows_through_words_and_exports(tmp_path):
     run("facial_like", "visual")
     assert {s for s, _ in read_qc(tmp_path / "facial_like.words.qc.tsv").values()} == {"failed"}
     assert csd.read_csd(tmp_path / "facial_like.csd")[0] == {}
-    run("audio", "audio", vision_words=str(tmp_path / "facial_like.csd"), mag_out=str(tmp_path / "mag.pkl"))
-    import pickle
-
-    mag = pickle.load(open(tmp_path / "mag.pkl", "rb"))
+    run("audio", "audio")
+    mag = run_exports(tmp_path, tmp_path / "manifest.tsv", tmp_path / "align.tsv", tmp_path / "audio.csd",
+                      tmp_path / "audio.words.qc.tsv", vision_words=tmp_path / "facial_like.csd")
     assert len(mag["train"]) == 2 and len(mag["test"]) == 1
     (_, visual, acoustic), _, _ = mag["train"][0]
     assert visual.shape == (2, len(names)) and not visual.any() and acoustic.shape == (2, 3)

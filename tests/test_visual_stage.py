@@ -3,12 +3,11 @@ file, a missing file, a start/end cut): QC accounting, the SDK layout, then `msa
 visual frames and the exports' vision."""
 
 import json
-import pickle
 from argparse import Namespace
 
 import numpy as np
 import pytest
-from conftest import run_visual_probe
+from conftest import run_exports, run_visual_probe
 from scipy.io import wavfile
 
 from msaflow.cli import main as cli_main
@@ -129,9 +128,9 @@ def test_words_average_visual_frames_and_feed_the_exports(stage, tmp_path):
                for u in CLIPS]
     csd.write_csd(tmp_path / "audio.h5", "audio", entries, {"column names": ["a"], "columns": [{"name": "a"}]})
     write_tsv(tmp_path / "audio.qc.tsv", QC_COLUMNS, [(u, "ok", "") for u in CLIPS])
-    run("audio", tmp_path / "audio.h5", tmp_path / "audio.qc.tsv", vision_words=str(tmp_path / "facial_like.csd"),
-        mag_out=str(tmp_path / "mag.pkl"))
-    mag = pickle.load(open(tmp_path / "mag.pkl", "rb"))
+    run("audio", tmp_path / "audio.h5", tmp_path / "audio.qc.tsv")
+    mag = run_exports(tmp_path, tmp_path / "manifest.tsv", tmp_path / "align.tsv", tmp_path / "audio.csd",
+                      tmp_path / "audio.qc.tsv", vision_words=tmp_path / "facial_like.csd")
     by_id = {seg: visual for split in mag.values() for (_, visual, _), _, seg in split}
     np.testing.assert_array_equal(by_id["v1$_$face"], vision["v1$_$face"])
     assert by_id["v1$_$noface"].shape == (2, 22) and not by_id["v1$_$noface"].any()  # no visual words: zeros
