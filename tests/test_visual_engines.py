@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.io import wavfile
 from conftest import run_exports
+from scipy.io import wavfile
 from sdk_fixture import pick_videos, write_sdk_dataset, write_sdk_visual
 
 from msaflow.cli import main as cli_main
