@@ -1,6 +1,6 @@
 # Train stage: one job per (model, seed); seeds default to MMSA's 1111-1115.
-# train.dataset_overrides.<ds> changes the train settings for one dataset (e.g. demo epochs);
-# a model's own `train:` settings (models.<name>.train) are applied last.
+# models.<model>.train changes the train settings for one model (e.g. a paper's batch size);
+# train.dataset_overrides.<ds> changes them for one dataset (e.g. demo epochs) and wins.
 
 
 rule train:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from msaflow.models.base import MsaModel, TextEncoderMixin
-from msaflow.models.blocks import RegressionHead, grouped_parameters, init_linear_like_bert
+from msaflow.models.blocks import RegressionHead, init_linear_like_bert
 
 HEADS = ("pooler", "cls")
 
@@ -52,12 +52,7 @@ class TBert(TextEncoderMixin, MsaModel):
         return self.head(features.float())
 
     def param_groups(self) -> list[dict]:
-        s = self.settings
-        return grouped_parameters(
-            self.named_parameters(),
-            [("encoder", lambda n: n.startswith("encoder."), s["lr_encoder"]), ("head", lambda n: True, s["lr_head"])],
-            s["weight_decay"],
-        )
+        return self.encoder_and_rest_groups("head", self.settings["lr_head"])
 
     def frozen_patterns(self) -> list[str]:
         return self.encoder_frozen_patterns()

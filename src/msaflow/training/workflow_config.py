@@ -103,23 +103,28 @@ def model_code_files(config: dict, model: str) -> list[str]:
     return with_imports(module.removeprefix("msaflow.").replace(".", "/") + ".py")
 
 
+MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train")  # keys of a models: entry that are not the model's own settings
+
+
 def model_settings_json(config: dict, model: str) -> str:
-    return json.dumps({k: v for k, v in model_entry(config, model).items() if k not in ("baseline", "train")},
-                      sort_keys=True)
+    entry = model_entry(config, model)
+    return json.dumps({k: v for k, v in entry.items() if k not in MODEL_ENTRY_NOT_SETTINGS}, sort_keys=True)
 
 
 def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
-    """The train section with the dataset's overrides, then the model's own `train` settings, applied."""
+    """The train section, then the model's own train settings (`models.<model>.train`, e.g. a
+    paper's batch size), then the dataset's overrides (they adapt every model to a corpus, e.g.
+    the demo's epochs, so they win)."""
     settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
-    settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
     if model is not None:
-        settings.update(model_entry(config, model).get("train", {}))
+        settings.update(model_entry(config, model).get("train") or {})
+    settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
     return settings
 
 
 def train_settings_json(config: dict, ds: str, model: str | None = None) -> str:
-    return json.dumps({k: v for k, v in train_settings(config, ds, model).items() if k not in ("seeds", "threads")},
-                      sort_keys=True)
+    settings = train_settings(config, ds, model)
+    return json.dumps({k: v for k, v in settings.items() if k not in ("seeds", "threads")}, sort_keys=True)
 
 
 def run_dirs(config: dict, ds: str, model: str) -> list[str]:
