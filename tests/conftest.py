@@ -61,3 +61,17 @@ def run_exports(tmp_path, manifest, align, audio_words, audio_qc, vision_words=N
     assert cli_main(args) == 0
     with open(out / "mag.pkl", "rb") as f:
         return pickle.load(f)
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """The small demo pipeline (e2e_pipeline: 6 videos x 4 clips, 1 seed, 1 epoch) built once per test
+    session through the result file and the exports; modules that change it work on a copy
+    (e2e_pipeline.copy_workdir)."""
+    from e2e_pipeline import FSET, snakemake, targets, write_config, write_small_spec
+
+    root = tmp_path_factory.mktemp("small_demo")
+    work = root / "built"
+    write_config(work, write_small_spec(root / "spec.yaml"))
+    snakemake(work, *targets(), f"work/demo/exports/{FSET}_mmsa_aligned.pkl", timeout=3600)
+    return work

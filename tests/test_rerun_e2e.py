@@ -30,14 +30,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(small_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("rerun")
-    spec = write_small_spec(root / "spec.yaml")
-    work = root / "built"
-    write_config(work, spec)
-    assert planned_jobs(work) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
-    snakemake(work, *targets())
-    return work
+    fresh = root / "fresh"
+    write_config(fresh, write_small_spec(root / "spec.yaml"))
+    assert planned_jobs(fresh) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
+    return small_demo  # the same configuration, built once per session (conftest.small_demo)
 
 
 @pytest.fixture
