@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from msaflow.align.pocketsphinx_engine import AlignmentFailed, Slot, SlotResult
-from msaflow.align.vad import HOP_S, SpeechActivity, pauses
+from msaflow.align.types import EngineWord
+from msaflow.align.vad import FRAME_S, HOP_S, SpeechActivity, pauses
 
 # decode(samples, slots, prefix) -> slot results with times relative to `samples`
 Decoder = Callable[[np.ndarray, list[Slot], bool], list[SlotResult]]
@@ -45,8 +46,6 @@ class LongformResult:
 
 
 def _shift(results: list[SlotResult], dt: float, di: int) -> list[SlotResult]:
-    from msaflow.align.types import EngineWord
-
     return [SlotResult(r.slot + di, r.reading,
                        tuple(EngineWord(w.word, w.start + dt, w.end + dt) for w in r.words)) for r in results]
 
@@ -64,7 +63,7 @@ def _window_end(activity: SpeechActivity, pause_list: list[tuple[float, float]],
     energies = activity.energies_db[first:last + 1]
     if energies.size == 0:
         return hi
-    return (first + int(np.argmin(energies))) * HOP_S + 0.0125
+    return (first + int(np.argmin(energies))) * HOP_S + FRAME_S / 2
 
 
 def _expected_words(speech: np.ndarray, start: float, end: float, duration: float, remaining: int) -> int:
@@ -76,7 +75,7 @@ def _expected_words(speech: np.ndarray, start: float, end: float, duration: floa
     return int(np.ceil(remaining * speech[a:b].sum() / total))
 
 
-def _keep_until(results: list[SlotResult], piece_end: float, window_start: float) -> tuple[int, float]:
+def _keep_until(results: list[SlotResult], piece_end: float) -> tuple[int, float]:
     """How many leading slot results to keep and where the next window starts (piece-relative).
 
     The cut goes into the longest gap between consecutive words that ends at least GUARD_S
@@ -87,7 +86,7 @@ def _keep_until(results: list[SlotResult], piece_end: float, window_start: float
     for k in range(len(results) - 1):
         left_end = results[k].words[-1].end
         right_start = results[k + 1].words[0].start
-        if left_end < window_start + 0.3 * (piece_end - window_start) or right_start > piece_end - GUARD_S:
+        if left_end < 0.3 * piece_end or right_start > piece_end - GUARD_S:
             continue
         gap = right_start - left_end
         if best is None or gap >= best[0]:
@@ -133,7 +132,7 @@ def align_long(decode: Decoder, samples: np.ndarray, sample_rate: int, slots: li
         if last:
             kept.extend(_shift(piece, start, first_slot))
             break
-        count, cut = _keep_until(piece, end - start, 0.0)
+        count, cut = _keep_until(piece, end - start)
         kept.extend(_shift(piece[:count], start, first_slot))
         first_slot += count
         start += cut
