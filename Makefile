@@ -5,17 +5,22 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
+# The visual stage's MediaPipe worker runs in its own environment (numpy 1.26; README "Two environments").
+VISUAL_VENV := .venv-visual
 export PATH := $(BIN):$(PATH)
 # Debian packages the pipeline calls (media decoding, demo speech synthesis, pitch glides).
 APT_PACKAGES := ffmpeg espeak-ng sox
 # Extra Debian packages only the tests use (a throw-away local SLURM cluster).
 TEST_APT_PACKAGES := slurm-wlm munge
 DEMO_TARGET ?= results/cmbert_demo.json
-# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps).
-DEMO_EXTRA_TARGETS ?= work/demo/words.done
+# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps) and
+# visual.feature_sets (facial_like), and the MMSA / MAG-BERT exports (work/demo/exports/).
+DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done
+# Throw-away virtualenvs of peer frameworks (MMSA) that the peer tests load our exports with.
+PEER_VENVS := .venv-peers
 CORES ?= all
 
-.PHONY: setup system-deps test-system-deps demo test lint clean-demo
+.PHONY: setup system-deps test-system-deps peer-venvs demo test lint clean-demo
 
 system-deps:
 	@bash scripts/ensure-apt-packages.sh $(APT_PACKAGES)
@@ -30,13 +35,22 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
-setup: system-deps $(VENV)/.installed
+$(VISUAL_VENV)/.installed: envs/visual.lock
+	test -x $(VISUAL_VENV)/bin/python || $(PYTHON) -m venv $(VISUAL_VENV)
+	$(VISUAL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VISUAL_VENV)/bin/python -m pip install -q -r envs/visual.lock
+	touch $@
+
+setup: system-deps $(VENV)/.installed $(VISUAL_VENV)/.installed
+
+peer-venvs:
+	@PYTHON=$(PYTHON) bash scripts/peer-venvs.sh $(PEER_VENVS)
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
 	$(BIN)/msaflow show $(DEMO_TARGET)
 
-test: setup test-system-deps
+test: setup test-system-deps peer-venvs
 	$(BIN)/pytest -m "e2e or not e2e"
 
 lint: setup

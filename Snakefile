@@ -1,13 +1,22 @@
-# msaflow: media -> audio -> alignment -> acoustic features -> word averages -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages (-> exports) -> tokens -> training -> results.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
-from snakemake.utils import min_version, validate
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
 
 min_version("8.0")
 
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Validated (and defaults filled in) by Snakemake; a bad key or value stops the run with only the
+# key, its section and the allowed keys (no schema dump, no traceback).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from msaflow.workflow_support import config_error  # noqa: E402
+
+if error := config_error(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"):
+    sys.exit(error)
 
 
 include: "workflow/rules/common.smk"
@@ -17,7 +26,9 @@ include: "workflow/rules/sdk.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"
+include: "workflow/rules/visual.smk"
 include: "workflow/rules/words.smk"
+include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

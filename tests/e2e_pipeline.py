@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 DATASET = "demo"
 SHARDS = ["s000", "s001", "s002", "s003"]
 FSET = "covarep_like"
+VSET = "facial_like"  # visual set (config visual.feature_sets); its word file feeds the exports' vision
 MODEL = "tbert"
 SEED = 1111
 
@@ -40,9 +41,13 @@ def targets(level: str = LEVEL) -> list[str]:
 
 
 def env() -> dict:
+    """The caller's environment as a plain shell has it: no activated venv, no `msaflow` on PATH
+    and no PYTHONPATH (Snakemake is started by its full path; the rules must not need more)."""
     e = dict(os.environ)
-    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e.pop("SLURM_CONF", None)
+    e["PATH"] = os.pathsep.join(d for d in e.get("PATH", "").split(os.pathsep)
+                                if d and not (Path(d) / "msaflow").exists())
+    for name in ("SLURM_CONF", "VIRTUAL_ENV", "PYTHONPATH"):
+        e.pop(name, None)
     return e
 
 
@@ -139,6 +144,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "audio": lambda s: job_name("audio", {"shard": s}),
         "align": lambda s: job_name("align", {"shard": s}),
         "acoustic": lambda s: job_name("acoustic", {"fset": FSET, "shard": s}),
+        "visual": lambda s: job_name("visual", {"vset": VSET, "shard": s}),
     }
     if stage in per_shard:
         return {per_shard[stage](s) for s in shards}
@@ -146,6 +152,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "make_demo": "make_demo",
         "manifest": "manifest",
         "words": job_name("words", {"fset": FSET}),
+        "words_visual": job_name("words_visual", {"fset": VSET}),
         "tokens": job_name("tokens", {"encoder": "minilm-l6", "fset": FSET}),
         "train": job_name("train", {"model": MODEL, "seed": str(SEED)}),
         "evaluate": job_name("evaluate", {"model": MODEL}),
@@ -160,7 +167,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
 def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     """Jobs of the named stages that exist at this level (later stages are dropped at 'features')."""
     if level == "features":
-        drop = {"words", "tokens", "train", "evaluate", "dataset_summary"}
+        drop = {"visual", "words_visual", "words", "tokens", "train", "evaluate", "dataset_summary"}
         extra = {"align": "align_all", "acoustic": "acoustic_all"}
         stages = tuple(s for s in stages if s not in drop) + tuple(extra[s] for s in stages if s in extra)
     else:
@@ -171,8 +178,8 @@ def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     return jobs
 
 
-ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "words", "tokens", "train", "evaluate",
-              "dataset_summary")
+ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "visual", "words_visual", "words", "tokens",
+              "train", "evaluate", "dataset_summary")
 
 
 def copy_workdir(src: Path, dst: Path) -> Path:

@@ -48,6 +48,20 @@ def test_good_corpus_reads_all_rows(tmp_path):
     assert utterances[1].label == -2.0
 
 
+def test_unimodal_labels_reach_the_manifest_not_the_shards(tmp_path):
+    header = HEADER + ["label_T", "label_A", "label_V"]
+    rows = [GOOD[0] + ["1", "0.5", "-1"], GOOD[1] + ["", "", ""], GOOD[2] + ["0", "0", "0"]]
+    manifest = tmp_path / "m.tsv"
+    write_manifest(read_corpus(make_corpus(tmp_path / "c", rows, header=header), n_shards=1), manifest)
+    by_id = {r["utterance_id"]: r for r in read_manifest(manifest)}
+    assert [by_id["vid_a$_$1"][c] for c in ("label_T", "label_A", "label_V")] == ["1.0", "0.5", "-1.0"]
+    assert by_id["vid_a$_$2"]["label_T"] == ""
+    write_shard(manifest, "s000", tmp_path / "s000.tsv")
+    assert "label_T" not in read_manifest(tmp_path / "s000.tsv")[0]
+    message = problems_for(tmp_path / "bad", [GOOD[0] + ["x", "0", "0"]], header=header)
+    assert "must be numbers or empty" in message
+
+
 def test_missing_columns_are_named(tmp_path):
     message = problems_for(tmp_path, [r[:4] for r in GOOD], header=HEADER[:4])
     assert "missing column(s) annotation, mode" in message
@@ -137,11 +151,36 @@ def test_shard_files_change_only_for_the_touched_shard(tmp_path):
 
 
 def test_manifest_columns_and_cli_error_exit(tmp_path, capsys):
-    root = make_corpus(tmp_path / "c", GOOD)
+    root = make_corpus(tmp_path / "c", GOOD + [["vid_c", "1", "fine", "0.6", "Positive", "valid"]])
     out = tmp_path / "m.tsv"
     assert cli_main(["manifest", "--root", str(root), "--shards", "2", "--out", str(out)]) == 0
     rows = read_manifest(out)
-    assert list(rows[0]) == list(MANIFEST_COLUMNS) and len(rows) == 3
+    assert list(rows[0]) == list(MANIFEST_COLUMNS) and len(rows) == 4
     (root / "label.csv").write_text("video_id,clip_id\nx,1\n")
     assert cli_main(["validate-corpus", str(root)]) == 2
     assert "missing column(s) text, label, annotation, mode" in capsys.readouterr().err
+
+
+def test_empty_media_file_is_reported_in_validation(tmp_path):
+    root = make_corpus(tmp_path / "corpus", GOOD)
+    (root / "Raw/vid_b/1.mp4").write_bytes(b"")
+    with pytest.raises(MsaflowError, match=r"line 4 \(vid_b/1\): empty file \(0 bytes\): .*vid_b/1.mp4"):
+        read_corpus(root, n_shards=1)
+
+
+def test_a_split_without_utterances_fails_validation_and_manifest_naming_the_fix(tmp_path, capsys):
+    rows = GOOD + [["vid_c", "1", "more", "1", "Positive", "train"], ["vid_d", "1", "and more", "1", "Positive", "train"],
+                   ["vid_d", "2", "again", "1", "Positive", "train"]]
+    root = make_corpus(tmp_path / "corpus", rows)
+    assert cli_main(["validate-corpus", str(root)]) == 2
+    message = capsys.readouterr().err
+    assert "split 'valid' has no utterances (train 5, valid 0, test 1)" in message
+    # whole videos of the largest split, the smallest first
+    assert "set mode=valid on every row of some train videos" in message
+    assert "e.g. vid_c (1 utterance), vid_a (2 utterances), vid_d (2 utterances); train has 3 videos" in message
+    assert cli_main(["manifest", "--root", str(root), "--shards", "2", "--out", str(tmp_path / "m.tsv")]) == 2
+    assert "split 'valid' has no utterances" in capsys.readouterr().err
+    assert not (tmp_path / "m.tsv").exists()
+    # with one valid video it passes
+    make_corpus(root, rows + [["vid_e", "1", "valid now", "0", "Neutral", "valid"]])
+    assert cli_main(["validate-corpus", str(root)]) == 0

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from msaflow.common import MsaflowError
 from msaflow.corpus import read_corpus
 from msaflow.demo import best_achievable, load_spec, plan_clips
 
@@ -43,6 +44,34 @@ def test_plan_is_deterministic_and_seeded():
     assert plan_clips(spec, 5) != plan_clips(spec, 6)
 
 
+def test_speakers_get_their_photo_and_a_look_of_their_own():
+    spec = load_spec(SPEC)
+    plans = plan_clips(spec, seed=20261121)
+    looks = {p.video_id: p.look for p in plans}
+    assert len(set(looks.values())) == spec["videos"]
+    assert [looks[f"demo_v{i + 1:02d}"].face for i in range(spec["videos"])] == [s["face"] for s in spec["speakers"]]
+    assert len({p.motion_seed for p in plans}) > 0.95 * len(plans)
+
+
+def test_faces_only_change_the_picture_not_the_labels():
+    """Labels depend on the seed alone: which photos the speakers have does not change them."""
+    spec = load_spec(SPEC)
+    other = load_spec(SPEC)
+    for speaker in other["speakers"]:
+        speaker["face"] = "hopper"
+    for a, b in zip(plan_clips(spec, 9), plan_clips(other, 9)):
+        assert (a.text, a.label, a.s_vision, a.motion_seed) == (b.text, b.label, b.s_vision, b.motion_seed)
+
+
+def test_spec_without_faces_is_a_clear_error(tmp_path):
+    spec = yaml.safe_load(SPEC.read_text())
+    del spec["speakers"][2]["face"]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(MsaflowError, match=r"speakers \[3\] have no 'face'"):
+        load_spec(path)
+
+
 def test_text_alone_cannot_reach_the_best_score():
     bounds = best_achievable(load_spec(SPEC), seed=1, draws=50_000)
     assert bounds["all_modalities"]["mae"] < 0.25 and bounds["all_modalities"]["corr"] > 0.95
@@ -54,6 +83,7 @@ def test_text_alone_cannot_reach_the_best_score():
 def test_small_demo_corpus_is_real_media_and_reproducible(tmp_path):
     spec = yaml.safe_load(SPEC.read_text())
     spec.update(videos=3, clips_per_video=3, splits={"train": 1, "valid": 1, "test": 1})
+    spec["faces"]["dir"] = str(SPEC.parent / spec["faces"]["dir"])
     small = tmp_path / "spec.yaml"
     small.write_text(yaml.safe_dump(spec))
     digests = []

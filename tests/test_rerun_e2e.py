@@ -30,14 +30,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(small_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("rerun")
-    spec = write_small_spec(root / "spec.yaml")
-    work = root / "built"
-    write_config(work, spec)
-    assert planned_jobs(work) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
-    snakemake(work, *targets())
-    return work
+    fresh = root / "fresh"
+    write_config(fresh, write_small_spec(root / "spec.yaml"))
+    assert planned_jobs(fresh) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
+    return small_demo  # the same configuration, built once per session (conftest.small_demo)
 
 
 @pytest.fixture
@@ -95,6 +93,15 @@ def test_acoustic_setting_reruns_acoustic_onward_not_audio_or_align(work):
     assert not any(job.startswith(("audio", "align", "manifest", "shard", "make_demo")) for job in planned)
 
 
+def test_visual_setting_reruns_visual_onward_not_audio_align_or_acoustic(work):
+    # The frame-rate cap is a visual option, a param of the facial_like visual jobs; the visual
+    # words feed the exports written by the acoustic words job, hence words and what follows.
+    update_config(work, "visual", options={"facial_like": {"fps_max": 5, "max_faces": 2}})
+    planned = planned_jobs(work)
+    assert planned == expected("visual", "words_visual", "words", "tokens", "train", "evaluate", "dataset_summary")
+    assert not any(job.startswith(("audio", "align", "acoustic", "manifest", "shard", "make_demo")) for job in planned)
+
+
 def _copy_workflow(dst: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copy2(REPO / "Snakefile", dst / "Snakefile")
@@ -119,6 +126,19 @@ def test_feature_code_edit_reruns_feature_stage_onward(work, tmp_path):
     assert planned_jobs(work, snakefile=snakefile) == set()
     trainer = wf / "src/msaflow/training/trainer.py"
     trainer.write_text(trainer.read_text() + "\n# an edit of the trainer\n")
+    assert planned_jobs(work, snakefile=snakefile) == expected("train", "evaluate")
+
+
+def test_model_code_edit_reruns_only_that_models_jobs(work, tmp_path):
+    # The built demo trained tbert only; CM-BERT's module is not part of tbert's code hash.
+    wf = tmp_path / "wf"
+    wf.mkdir()
+    snakefile = _copy_workflow(wf)
+    other = wf / "src/msaflow/models/cmbert.py"
+    other.write_text(other.read_text() + "\n# an edit of another model\n")
+    assert planned_jobs(work, snakefile=snakefile) == set()
+    own = wf / "src/msaflow/models/tbert.py"
+    own.write_text(own.read_text() + "\n# an edit of this model\n")
     assert planned_jobs(work, snakefile=snakefile) == expected("train", "evaluate")
 
 

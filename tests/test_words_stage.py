@@ -1,7 +1,6 @@
-"""acoustic + words stages end to end on synthetic wavs: QC, .csd (mmsdk round trip), exports."""
+"""acoustic + words stages end to end on synthetic wavs: QC, .csd (mmsdk round trip)."""
 
 import json
-import pickle
 from argparse import Namespace
 
 import numpy as np
@@ -57,7 +56,7 @@ def _acoustic(tmp_path, fset):
     return read_qc(args.qc)
 
 
-def _words(tmp_path, fset, columns="all", mmsa=False):
+def _words(tmp_path, fset, columns="all"):
     from msaflow.stages import words
 
     args = Namespace(fset=fset, dataset="t", manifest=str(tmp_path / "manifest.tsv"),
@@ -65,8 +64,7 @@ def _words(tmp_path, fset, columns="all", mmsa=False):
                      align=[str(tmp_path / "align.tsv")], align_qc=[str(tmp_path / "align.qc.tsv")],
                      out=str(tmp_path / f"{fset}.csd"), qc=str(tmp_path / f"{fset}.words.qc.tsv"), mode="nanmean",
                      fill_value=0.0, columns=columns, presets=json.dumps({"cmbert5": ["VUV", "QOQ", "MDQ", "MCEP_14", "HMPDM_24"]}),
-                     no_znorm=False, mmsa_out=str(tmp_path / "mmsa.pkl") if mmsa else None, mag_out=str(tmp_path / "mag.pkl"),
-                     export_length=50, vision_dim=1, tokenizer="minilm-l6", log=None)
+                     no_znorm=False, log=None)
     assert words.main(args) == 0
     return args
 
@@ -105,11 +103,6 @@ def test_acoustic_and_words_covarep(tmp_path):
     root = seq.metadata["root name"]  # h5py >= 3 hands mmsdk bytes for vlen strings
     assert (root.decode() if isinstance(root, bytes) else root) == "covarep_like"
 
-    mag = pickle.load(open(tmp_path / "mag.pkl", "rb"))
-    assert set(mag) == {"train", "dev", "test"} and len(mag["train"]) == 2
-    (words, visual, acoustic), label, seg = mag["train"][0]
-    assert acoustic.shape == (len(words), 74) and visual.shape == (len(words), 1) and label.shape == (1, 1)
-
 
 def test_words_column_preset(tmp_path):
     _corpus(tmp_path)
@@ -122,16 +115,9 @@ def test_words_column_preset(tmp_path):
 
 
 @pytest.mark.e2e
-def test_egemaps_words_and_mmsa_export(tmp_path):
+def test_egemaps_words(tmp_path):
     _corpus(tmp_path)
     _acoustic(tmp_path, "egemaps")
-    _words(tmp_path, "egemaps", mmsa=True)
+    _words(tmp_path, "egemaps")
     feats, names, _ = csd.load_word_features(tmp_path / "egemaps.csd")
     assert len(names) == 25 and feats["v2$_$1"].shape == (3, 25)
-    data = pickle.load(open(tmp_path / "mmsa.pkl", "rb"))
-    assert set(data) == {"train", "valid", "test"}
-    tr = data["train"]
-    assert set(tr) >= {"raw_text", "audio", "vision", "id", "text_bert", "annotations", "regression_labels"}
-    assert tr["audio"].shape == (2, 50, 25) and tr["vision"].shape == (2, 50, 1)
-    assert tr["text_bert"].shape == (2, 3, 50) and tr["text_bert"][:, 1].sum() > 0
-    assert tr["regression_labels"].tolist() == [1.5, -1.0]

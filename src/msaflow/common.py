@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -53,6 +56,37 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# tempfile.mkdtemp's random part: a stage's staging folder is `.{name}.` + these 8 characters.
+_MKDTEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove what a killed run left of output `path` and return it: atomic_path's
+    `.{name}.*.tmp` files beside it (SIGKILL skips atomic_path's clean-up), staging folders
+    `.{name}.XXXXXXXX` (tempfile.mkdtemp), and `.*.tmp` files inside `path` if it is a folder.
+
+    Only for the outputs of the job that is starting: Snakemake gives an output to one job at a
+    time, so nothing else is writing these names.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    stale = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+    prefix = f".{target.name}."
+    stale += [p for p in target.parent.glob(f"{glob.escape(prefix)}*")
+              if p.is_dir() and _MKDTEMP_SUFFIX.fullmatch(p.name[len(prefix):])]
+    if target.is_dir():
+        stale += list(target.glob(".*.tmp"))
+    removed = []
+    for item in dict.fromkeys(stale):
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            item.unlink(missing_ok=True)
+        removed.append(item)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -20,8 +20,12 @@ OPTIONAL_COLUMNS = ("label_T", "label_A", "label_V", "start", "end")
 MODES = ("train", "valid", "test")
 MEDIA_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "avi", "wav", "flac", "mp3", "m4a", "ogg")
 LABEL_RANGE = (-3.0, 3.0)
-MANIFEST_COLUMNS = ("utterance_id", "video_id", "clip_id", "text", "label", "annotation", "mode",
-                    "shard", "media_path", "start", "end")
+# Shard tables hold what the per-shard media stages need; the manifest adds the optional unimodal
+# labels (label_T/A/V, empty when the corpus has none), so adding them reruns no media stage.
+SHARD_COLUMNS = ("utterance_id", "video_id", "clip_id", "text", "label", "annotation", "mode",
+                 "shard", "media_path", "start", "end")
+SUB_LABEL_COLUMNS = ("label_T", "label_A", "label_V")
+MANIFEST_COLUMNS = SHARD_COLUMNS + SUB_LABEL_COLUMNS
 MAX_REPORTED_PROBLEMS = 30
 
 
@@ -38,11 +42,15 @@ class Utterance:
     media_path: str
     start: float | None
     end: float | None
+    sub_labels: tuple[float, float, float] | None = None  # label_T, label_A, label_V when the corpus has them
 
     def row(self) -> tuple:
+        def number(value):
+            return "" if value is None else repr(value)
+
         return (self.utterance_id, self.video_id, self.clip_id, self.text, repr(self.label), self.annotation,
-                self.mode, self.shard, self.media_path,
-                "" if self.start is None else repr(self.start), "" if self.end is None else repr(self.end))
+                self.mode, self.shard, self.media_path, number(self.start), number(self.end),
+                *(number(v) for v in (self.sub_labels or (None,) * len(SUB_LABEL_COLUMNS))))
 
 
 class CorpusError(MsaflowError):
@@ -135,6 +143,10 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
         text = (row.get("text") or "").strip()
         if not text:
             problems.append(f"{where}: empty text; give the utterance's transcript (alignment needs it)")
+        sub_labels = [_parse_float(row.get(c)) for c in SUB_LABEL_COLUMNS]
+        if any(v is not None and math.isnan(v) for v in sub_labels):
+            problems.append(f"{where}: {'/'.join(SUB_LABEL_COLUMNS)} {[row.get(c) for c in SUB_LABEL_COLUMNS]} "
+                            f"must be numbers or empty")
         start, end = _parse_float(row.get("start")), _parse_float(row.get("end"))
         if (start is None) != (end is None):
             problems.append(f"{where}: give both start and end, or neither (neither = the whole clip)")
@@ -150,6 +162,8 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
                                 f"{'|'.join(MEDIA_EXTENSIONS)}>; add it or remove the row")
             elif found is None:
                 problems.append(f"{where}: several media files for one clip ({', '.join(c.name for c in candidates)}); keep one")
+            elif found.stat().st_size == 0:
+                problems.append(f"{where}: empty file (0 bytes): {found}; replace it with the clip's media or remove the row")
             else:
                 media_path = found
         if len(problems) > problems_before:
@@ -158,6 +172,7 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
             utterance_id=make_utterance_id(video_id, clip_id), video_id=video_id, clip_id=clip_id, text=text,
             label=float(label), annotation=(row.get("annotation") or "").strip(), mode=mode,
             shard=shard_of(video_id, n_shards), media_path=str(media_path), start=start, end=end,
+            sub_labels=tuple(sub_labels) if all(v is not None for v in sub_labels) else None,
         ))
     if problems:
         raise CorpusError(label_csv, problems)
@@ -171,6 +186,32 @@ def read_corpus(root: str | Path, n_shards: int, check_media: bool = True) -> li
     if problems:
         raise CorpusError(label_csv, sorted(set(problems)))
     return utterances
+
+
+def check_splits(utterances: list[Utterance], label_csv: str | Path) -> None:
+    """Raise CorpusError unless train, valid and test all have utterances, naming videos that could move.
+
+    Training selects its epoch on valid and reports test: an empty split would only surface
+    after every feature stage, in the tokens stage. Videos move whole (a video stays in one split).
+    """
+    videos: dict[str, dict[str, int]] = {m: {} for m in MODES}
+    for u in utterances:
+        videos[u.mode][u.video_id] = videos[u.mode].get(u.video_id, 0) + 1
+    counts = ", ".join(f"{m} {sum(videos[m].values())}" for m in MODES)
+    problems = []
+    for mode in (m for m in MODES if not videos[m]):
+        donor = max(MODES, key=lambda m: (len(videos[m]), m != "test"))
+        if len(videos[donor]) >= 2:
+            smallest = sorted(videos[donor].items(), key=lambda item: (item[1], item[0]))[:3]
+            examples = ", ".join(f"{video} ({n} utterance{'s' * (n != 1)})" for video, n in smallest)
+            fix = (f"set mode={mode} on every row of some {donor} videos (whole videos: a video stays in one "
+                   f"split), e.g. {examples}; {donor} has {len(videos[donor])} videos")
+        else:
+            fix = f"add videos with mode={mode}"
+        problems.append(f"split {mode!r} has no utterances ({counts}); every split needs some (training picks its "
+                        f"epoch on valid and reports test): {fix}")
+    if problems:
+        raise CorpusError(Path(label_csv), problems)
 
 
 def write_manifest(utterances: list[Utterance], manifest_path: str | Path) -> dict[str, int]:
@@ -190,7 +231,7 @@ def write_shard(manifest_path: str | Path, shard: str, out_path: str | Path) -> 
     comparison reruns only that shard's jobs when one video is added to the corpus.
     """
     rows = [r for r in read_manifest(manifest_path) if r["shard"] == shard]
-    write_tsv(out_path, MANIFEST_COLUMNS, ([r[c] for c in MANIFEST_COLUMNS] for r in rows))
+    write_tsv(out_path, SHARD_COLUMNS, ([r[c] for c in SHARD_COLUMNS] for r in rows))
     return len(rows)
 
 

@@ -2,9 +2,10 @@
 
 Each clip's label is a documented function of three components (see resources/demo/spec.yaml and
 docs/demo_corpus.md): the sentence's polarity (text), the voice's prosody (audio: pitch level,
-final pitch glide, speaking rate, loudness) and a drawn face's expression (vision), plus Gaussian
-noise. Lexically neutral sentences make some labels depend on voice and picture alone, so a
-text-only model cannot reach the best achievable score, which is computed and written down.
+final pitch glide, speaking rate, loudness) and the expression of a real face photograph warped
+per clip (vision: lip-corner curvature and brow slant, msaflow.demo_faces), plus Gaussian noise.
+Lexically neutral sentences make some labels depend on voice and picture alone, so a text-only
+model cannot reach the best achievable score, which is computed and written down.
 
 Output (MMSA layout): `<root>/label.csv`, `<root>/Raw/<video_id>/<clip_id>.mp4` (H.264 + AAC),
 and `<root>/generative_process.json`.
@@ -26,6 +27,7 @@ import numpy as np
 import yaml
 
 from msaflow.common import MsaflowError, atomic_write_text, get_logger, progress
+from msaflow.demo_faces import FacePhoto, Look, draw_look, load_faces, render_frames
 
 LABEL_COLUMNS = ["video_id", "clip_id", "text", "label", "annotation", "mode", "label_T", "label_A", "label_V"]
 
@@ -45,7 +47,8 @@ class ClipPlan:
     rate: int
     amplitude: int
     glide_cents: int
-    background: tuple[int, int, int]
+    look: Look          # the speaker's face photo and how it is shown
+    motion_seed: int    # head motion and blinks of this clip
 
 
 def load_spec(path: str | Path) -> dict:
@@ -55,7 +58,19 @@ def load_spec(path: str | Path) -> dict:
         raise MsaflowError(f"demo spec {path} not found; config 'demo.spec' must name a file like resources/demo/spec.yaml") from error
     if sum(spec["splits"].values()) != spec["videos"] or len(spec["speakers"]) < spec["videos"]:
         raise MsaflowError(f"{path}: splits must add up to 'videos' and there must be a speaker per video")
+    if "dir" not in spec.get("faces", {}):
+        raise MsaflowError(f"{path}: needs a 'faces' section naming the face photos' folder (faces.dir), "
+                           "see resources/demo/spec.yaml")
+    faceless = [i + 1 for i, speaker in enumerate(spec["speakers"]) if not speaker.get("face")]
+    if faceless:
+        raise MsaflowError(f"{path}: speakers {faceless} have no 'face' (a photo name from faces.dir/faces.json)")
+    spec["faces"]["dir"] = str(Path(path).parent / spec["faces"]["dir"])
     return spec
+
+
+def face_files(spec_path: str | Path) -> list[str]:
+    """The face photographs and their landmark file that the spec's speakers are drawn from."""
+    return sorted(str(p) for p in Path(load_spec(spec_path)["faces"]["dir"]).iterdir() if p.is_file())
 
 
 def compose_label(spec: dict, s_text, s_audio, s_vision, noise):
@@ -129,7 +144,9 @@ def plan_clips(spec: dict, seed: int) -> list[ClipPlan]:
     sentences, s_text, s_audio, s_vision, noise = sample_components(spec, rng, n_videos * per_video)
     labels = compose_label(spec, s_text, s_audio, s_vision, noise)
     unit = spec["prosody_per_unit"]
-    backgrounds = rng.integers(40, 200, (n_videos, 3))
+    # Drawn after every label component, so the labels do not depend on how faces are shown.
+    looks = [draw_look(rng, spec["speakers"][video]["face"]) for video in range(n_videos)]
+    motion_seeds = rng.integers(0, 2**31, n_videos * per_video)
     plans = []
     for i in range(n_videos * per_video):
         video, clip = divmod(i, per_video)
@@ -149,36 +166,10 @@ def plan_clips(spec: dict, seed: int) -> list[ClipPlan]:
             rate=int(round(speaker["rate"] + unit["rate"] * a)),
             amplitude=int(round(spec["base_amplitude"] + unit["amplitude"] * a)),
             glide_cents=int(round(unit["pitch_range"] * 20 * a)),
-            background=tuple(int(c) for c in backgrounds[video]),
+            look=looks[video],
+            motion_seed=int(motion_seeds[i]),
         ))
     return plans
-
-
-def draw_face(width: int, height: int, s_vision: float, background, t: float) -> np.ndarray:
-    """A face whose mouth curvature and eyebrow slant encode s_vision (smile > 0, frown < 0)."""
-    image = np.empty((height, width, 3), np.uint8)
-    image[:] = background
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    cx = width / 2
-    cy = height / 2 + 1.5 * np.sin(2 * np.pi * t / 1.7)  # a slight bob so frames differ
-    radius = 0.38 * min(width, height)
-    image[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2] = (232, 190, 150)
-    eye_dy, eye_dx = -0.25 * radius, 0.38 * radius
-    for side in (-1, 1):
-        ex, ey = cx + side * eye_dx, cy + eye_dy
-        image[(xx - ex) ** 2 + (yy - ey) ** 2 <= (0.09 * radius) ** 2] = (30, 30, 30)
-        # Eyebrows: inner end lowered for negative sentiment, raised for positive.
-        brow_x = np.linspace(ex - 0.18 * radius, ex + 0.18 * radius, 24)
-        slope = side * 0.35 * s_vision
-        brow_y = ey - 0.22 * radius - slope * (brow_x - ex)
-        for bx, by in zip(brow_x, brow_y):
-            image[(np.abs(xx - bx) <= 0.6) & (np.abs(yy - by) <= 1.0)] = (60, 40, 20)
-    mouth_x = np.linspace(cx - 0.45 * radius, cx + 0.45 * radius, 60)
-    curvature = 0.9 * s_vision / radius
-    mouth_y = cy + 0.42 * radius - curvature * ((mouth_x - cx) ** 2 - (0.45 * radius) ** 2 / 2)
-    for mx, my in zip(mouth_x, mouth_y):
-        image[(np.abs(xx - mx) <= 0.7) & (np.abs(yy - my) <= 1.2)] = (150, 30, 40)
-    return image
 
 
 def _run(cmd: list[str], what: str, stdin: bytes | None = None) -> None:
@@ -192,7 +183,7 @@ def wav_duration(path: Path) -> float:
         return handle.getnframes() / handle.getframerate()
 
 
-def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path) -> None:
+def render_clip(plan: ClipPlan, out_path: Path, spec: dict, faces: dict[str, FacePhoto], scratch: Path) -> None:
     stem = f"{plan.video_id}_{plan.clip_id}"
     speech, bent = scratch / f"{stem}.wav", scratch / f"{stem}.bent.wav"
     _run(["espeak-ng", "-v", plan.voice, "-p", str(plan.pitch), "-s", str(plan.rate), "-a", str(plan.amplitude),
@@ -204,9 +195,11 @@ def render_clip(plan: ClipPlan, out_path: Path, video_spec: dict, scratch: Path)
               f"{0.5 * duration:.3f},{plan.glide_cents},{0.45 * duration:.3f}"], f"sox bend for {stem}")
     else:
         shutil.copyfile(speech, bent)
-    width, height, fps = video_spec["width"], video_spec["height"], video_spec["fps"]
+    video = spec["video"]
+    width, height, fps = video["width"], video["height"], video["fps"]
     n_frames = int(np.ceil(duration * fps)) + 1
-    frames = b"".join(draw_face(width, height, plan.s_vision, plan.background, k / fps).tobytes() for k in range(n_frames))
+    frames = render_frames(faces[plan.look.face], plan.look, plan.s_vision, n_frames, video, spec["faces"],
+                           plan.motion_seed).tobytes()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
           "-r", str(fps), "-i", "pipe:0", "-i", str(bent), "-map", "0:v", "-map", "1:a",
@@ -231,13 +224,18 @@ def make_demo_corpus(spec_path: str | Path, seed: int, root: str | Path, threads
     spec = load_spec(spec_path)
     root = Path(root)
     plans = plan_clips(spec, seed)
+    faces = load_faces(spec["faces"]["dir"])
+    unknown = sorted({p.look.face for p in plans} - set(faces))
+    if unknown:
+        raise MsaflowError(f"{spec_path}: speakers use faces {unknown} that {spec['faces']['dir']}/faces.json "
+                           f"does not have (it has {sorted(faces)})")
     log.info("rendering %d clips from %d videos with %d threads", len(plans), spec["videos"], threads)
     root.mkdir(parents=True, exist_ok=True)
     raw_tmp = Path(tempfile.mkdtemp(prefix=".Raw.", dir=root))
     try:
         with tempfile.TemporaryDirectory(prefix="msaflow-demo-") as scratch:
             with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-                jobs = [pool.submit(render_clip, p, raw_tmp / p.video_id / f"{p.clip_id}.mp4", spec["video"],
+                jobs = [pool.submit(render_clip, p, raw_tmp / p.video_id / f"{p.clip_id}.mp4", spec, faces,
                                     Path(scratch)) for p in plans]
                 for job in progress(jobs, desc="demo clips"):
                     job.result()
@@ -260,12 +258,19 @@ def make_demo_corpus(spec_path: str | Path, seed: int, root: str | Path, threads
         "label_mean": round(float(labels.mean()), 4), "label_sd": round(float(labels.std()), 4),
         "clips_per_split": {m: sum(p.mode == m for p in plans) for m in ("train", "valid", "test")},
         "components_in_label_csv": {"label_T": "s_text", "label_A": "s_audio", "label_V": "s_vision"},
-        "plans": [asdict(p) | {"background": list(p.background)} for p in plans],
+        "faces": {"rendering": {k: v for k, v in spec["faces"].items() if k != "dir"},
+                  "photos": face_provenance(spec["faces"]["dir"], {p.look.face for p in plans})},
+        "plans": [asdict(p) for p in plans],
     }
     atomic_write_text(root / "generative_process.json", json.dumps(process, indent=1))
     write_label_csv(root / "label.csv", rows)
     log.info("demo corpus ready: %s (%d clips)", root, len(plans))
     return process
+
+
+def face_provenance(directory: str | Path, names: set[str]) -> dict:
+    index = json.loads((Path(directory) / "faces.json").read_text(encoding="utf-8"))
+    return {name: {k: index[name][k] for k in ("subject", "source", "licence")} for name in sorted(names)}
 
 
 def annotation_of(label: float) -> str:

@@ -1,11 +1,14 @@
 import os
 
+from msaflow.demo import face_files  # noqa: E402
+
 # The embedded demo corpus, synthesised from resources/demo/spec.yaml (msaflow.demo).
 
 
 rule make_demo:
     input:
         spec=config["demo"]["spec"],
+        faces=lambda wc: face_files(config["demo"]["spec"]),
     output:
         label=f"{WORK}/demo/corpus/label.csv",
         raw=directory(f"{WORK}/demo/corpus/Raw"),
@@ -13,7 +16,7 @@ rule make_demo:
     params:
         seed=config["demo"]["seed"],
         root=lambda wc, output: os.path.dirname(output.label),
-        code=code_hash("demo.py", "stages/make_demo.py"),
+        code=code_hash("demo.py", "demo_faces.py", "stages/make_demo.py"),
     threads: 2
     resources:
         mem_mb=1000,

@@ -1,25 +1,31 @@
-# Tokens stage: word-pieces + word-level features copied to their pieces (DESIGN §3).
+# Tokens stage: word-pieces + word-level features copied to their pieces, and the unaligned frame
+# sequences of audio (and vision) resampled to tokens.frame_rate (DESIGN §3, msaflow.frames).
+# The file is named by the audio set; the visual set (tokens.vision_fset / dataset_vision_fsets)
+# is an input and a param, so changing it reruns tokens onward.
 # Config helpers: msaflow.training.workflow_config (imported here, used through lambdas).
 from msaflow.training import workflow_config as wfc  # noqa: E402
 
 
 rule tokens:
     input:
-        manifest=f"{WORK}/{{ds}}/manifest.tsv",
-        align=lambda wc: expand(f"{WORK}/{wc.ds}/align/{{shard}}.tsv", shard=shard_names(wc.ds)),
-        # the words QC decides who enters (usable ids); align QC failures are excluded too
-        usable_qc=f"{WORK}/{{ds}}/words/{{fset}}.qc.tsv",
-        upstream_qc=lambda wc: expand(f"{WORK}/{wc.ds}/align/{{shard}}.qc.tsv", shard=shard_names(wc.ds)),
-        audio_words=f"{WORK}/{{ds}}/words/{{fset}}.csd",
+        unpack(lambda wc: wfc.tokens_inputs(config, wc.ds, wc.fset, shard_names(wc.ds), dataset_source(wc.ds))),
     output:
         tokens=f"{WORK}/{{ds}}/tokens/{{encoder}}/{{fset}}.pt",
         qc=f"{WORK}/{{ds}}/tokens/{{encoder}}/{{fset}}.qc.tsv",
     params:
         max_length=config["tokens"]["max_length"],
-        code=code_hash("tokenize.py", "encoders.py", "stages/tokens.py"),
+        frame_rate=config["tokens"]["frame_rate"],
+        max_frames=config["tokens"]["max_frames"],
+        frame_dtype=config["tokens"]["frame_dtype"],
+        vision_set=lambda wc: wfc.tokens_vset(config, wc.ds, dataset_source(wc.ds)) or "none",
+        vision_missing=config["tokens"]["vision_missing"],
+        vision=lambda wc, input: wfc.tokens_vision_args(config, wc.ds, input, dataset_source(wc.ds)),
+        code=code_hash("tokenize.py", "frames.py", "features/csd.py", "encoders.py", "stages/tokens.py"),
     threads: 1
     resources:
-        mem_mb=4000,
+        # the frame files are read one shard at a time; the padded 20 Hz float16 tensors of all
+        # utterances stay in memory (MOSEI: about 2.5 GB, docs/models.md)
+        mem_mb=lambda wc, input: max(4000, 2000 + int(input.size_mb) // 2),
         runtime=30,
     conda:
         "../../envs/train.yaml"
@@ -31,4 +37,6 @@ rule tokens:
         "msaflow tokens --manifest {input.manifest} --align {input.align} --upstream-qc {input.upstream_qc}"
         " --usable-qc {input.usable_qc}"
         " --audio-words {input.audio_words} --encoder {wildcards.encoder} --max-length {params.max_length}"
+        " --audio-frames {input.audio_frames} --frame-rate {params.frame_rate} --max-frames {params.max_frames}"
+        " --frame-dtype {params.frame_dtype} {params.vision}"
         " --out {output.tokens} --qc {output.qc} > {log} 2>&1"

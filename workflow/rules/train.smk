@@ -10,13 +10,16 @@ rule train:
         model=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/model.pt",
         predictions=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/predictions.tsv",
         history=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/history.json",
+        # test predictions with each non-text modality zeroed / shuffled (msaflow.training.ablation)
+        ablation=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/ablation.tsv",
     params:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
         train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
-        code=code_hash(
-            "models", "training/__init__.py", "training/trainer.py", "encoders.py", "tokenize.py",
-            "evaluation/metrics.py", "stages/train.py",
+        # the model's own module and the shared modules it imports, not the other models (issue 15)
+        code=lambda wc: code_hash(
+            *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "training/ablation.py", "training/bertadam.py", "encoders.py",
+            "tokenize.py", "evaluation/metrics.py", "stages/train.py",
         ),
     threads: config["train"]["threads"]
     resources:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from msaflow.common import MsaflowError, read_tsv
+from msaflow.evaluation.ablation import ablation_result, format_ablation, read_ablation
 from msaflow.evaluation.metrics import CONVENTIONS, LOWER_IS_BETTER, METRICS, compute_metrics
 from msaflow.evaluation.statistics import paired_bootstrap, paired_t_test, summarize
 
@@ -40,7 +41,8 @@ def read_run(run_dir) -> dict:
         preds = np.asarray(s["predictions"])
         if not np.isfinite(preds).all():
             raise MsaflowError(f"{pred_path}: non-finite {name} predictions")
-    return {"seed": int(history["seed"]), "splits": dict(splits), "history": history, "dir": str(run_dir)}
+    return {"seed": int(history["seed"]), "splits": dict(splits), "history": history, "dir": str(run_dir),
+            "ablation": read_ablation(run_dir)}
 
 
 def metrics_over_seeds(runs: list[dict], split: str, confidence: float) -> dict:
@@ -148,6 +150,7 @@ def build_result(model: str, dataset: str, runs: list[dict], baseline: str | Non
             "metrics": {"test": metrics_over_seeds(sorted(baseline_runs, key=lambda r: r["seed"]), "test", confidence)},
             **compare_with_baseline(runs, baseline_runs, n_resamples, confidence),
         }
+    result["ablation"] = ablation_result(runs, n_resamples, confidence)
     counts = dict(tokens_meta.get("counts", {}))
     wall = stage_wall_times(benchmark_dir, dataset)
     mine = {f"train-{model}", f"train-{baseline}", f"evaluate-{model}"}
@@ -164,6 +167,9 @@ def build_result(model: str, dataset: str, runs: list[dict], baseline: str | Non
         "failed_upstream": counts.get("failed_upstream"), "failed_tokens": counts.get("failed"),
         "truncated": counts.get("truncated"), "max_length": tokens_meta.get("max_length"),
         "manifest": counts.get("manifest"),
+        "vision_set": tokens_meta.get("vision_set"), "vision_zeroed": counts.get("vision_zeroed"),
+        "frame_rate": tokens_meta.get("frame_rate"),
+        "frames_cut": {"audio": counts.get("frames_cut_audio"), "vision": counts.get("frames_cut_vision")},
     }
     result["provenance"] = {
         "config": config_subset,
@@ -206,4 +212,5 @@ def format_table(result: dict) -> str:
             bt = base["paired_bootstrap"]["metrics"][m]
             line += f" | {fmt(b['mean']):>12} {fmt(t['mean_diff']):>8} {fmt(t['p'], 3):>9} {fmt(bt['p'], 3):>7}"
         lines.append(line)
+    lines += format_ablation(result.get("ablation"))
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from msaflow.models.blocks import grouped_parameters, half_mse
+from msaflow.models.blocks import NO_DECAY, grouped_parameters, half_mse
 
 
 class MsaModel(nn.Module):
@@ -79,12 +79,13 @@ class TextEncoderMixin:
         return int(self.encoder.config.num_hidden_layers)
 
     def encoder_and_rest_groups(self, rest: str, rest_lr: float, no_decay: tuple[str, ...] = ()) -> list[dict]:
-        """Optimizer groups: the encoder at settings lr_encoder, every other parameter (`rest`) at `rest_lr`."""
+        """Optimizer groups: the encoder at settings lr_encoder, every other parameter (`rest`) at `rest_lr`;
+        biases, LayerNorm parameters and names containing a `no_decay` tag get no weight decay."""
         return grouped_parameters(
             self.named_parameters(),
             [("encoder", lambda n: n.startswith("encoder."), self.settings["lr_encoder"]), (rest, lambda n: True, rest_lr)],
             self.settings["weight_decay"],
-            no_decay,
+            NO_DECAY + tuple(no_decay),
         )
 
     def encoder_frozen_patterns(self) -> list[str]:

@@ -160,6 +160,18 @@ def scale_by_sqrt_frobenius(x: torch.Tensor, mask: torch.Tensor | None = None, e
     return x / norm.clamp_min(eps).sqrt().to(x.dtype)
 
 
+def scale_by_sqrt_frobenius_of_batch(x: torch.Tensor) -> torch.Tensor:
+    """x / sqrt(||x||_F) with ONE norm for the whole tensor, padding included, and no gradient
+    through the norm: what the published CM-BERT code does (it computes the norm in numpy).
+
+    The result of one utterance therefore depends on the other utterances of its batch and on
+    the padded length; `scale_by_sqrt_frobenius` is the per-utterance reading of the paper.
+    """
+    with torch.no_grad():
+        norm = x.detach().float().pow(2).sum().sqrt().sqrt()
+    return x / norm.to(x.dtype)
+
+
 def additive_key_mask(attention_mask: torch.Tensor, mask_value: float = -10000.0) -> torch.Tensor:
     """(B, L) 1/0 -> (B, 1, L): 0 at tokens, `mask_value` at padding (added before the softmax)."""
     return (1.0 - attention_mask.float()).unsqueeze(1) * mask_value
@@ -173,9 +185,17 @@ class MaskedMultimodalAttention(nn.Module):
     encoder's last layer in CM-BERT). The modality weights and the bias are scalars.
     """
 
-    def __init__(self, n_modalities: int = 2, dropout: float = 0.3, mask_value: float = -10000.0, init_weight: float = 1.0):
+    def __init__(self, n_modalities: int = 2, dropout: float = 0.3, mask_value: float = -10000.0, init_weight: float = 1.0,
+                 separate_weights: bool = False):
         super().__init__()
-        self.modality_weights = nn.Parameter(torch.full((n_modalities,), float(init_weight)))
+        if separate_weights:
+            # one parameter tensor per modality weight, as in the published CM-BERT code; it matters
+            # for optimisers that act per parameter tensor (BertAdam's per-parameter clipping)
+            self.modality_weights = nn.ParameterList(
+                nn.Parameter(torch.full((1,), float(init_weight))) for _ in range(n_modalities)
+            )
+        else:
+            self.modality_weights = nn.Parameter(torch.full((n_modalities,), float(init_weight)))
         self.bias = nn.Parameter(torch.zeros(1))
         self.dropout = nn.Dropout(dropout)
         self.mask_value = mask_value
@@ -184,11 +204,11 @@ class MaskedMultimodalAttention(nn.Module):
     def forward(self, queries: list[torch.Tensor], value: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if len(queries) != len(self.modality_weights):
             raise ValueError(f"expected {len(self.modality_weights)} modalities, got {len(queries)}")
-        fused = self.bias
+        fused = 0.0
         for weight, q in zip(self.modality_weights, queries, strict=True):
             q = q.float()
             fused = fused + weight * torch.relu(q @ q.transpose(1, 2))
-        scores = fused + additive_key_mask(attention_mask, self.mask_value)
+        scores = fused + self.bias + additive_key_mask(attention_mask, self.mask_value)
         attention = torch.softmax(scores, dim=-1)
         self.last_attention = attention.detach()
         return self.dropout(attention) @ value.float()
@@ -225,12 +245,13 @@ def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def grouped_parameters(named, groups: list[tuple[str, callable, float]], weight_decay: float,
-                       no_decay: tuple[str, ...] = ()) -> list[dict]:
+                       no_decay: tuple[str, ...] = NO_DECAY) -> list[dict]:
     """Split named parameters into optimizer groups.
 
     `groups` = [(group name, predicate(name) -> bool, lr), ...]; the first matching predicate wins.
-    Biases and LayerNorm parameters (and names containing a `no_decay` tag) get no weight decay
-    (BERT's convention). Frozen parameters are left out. Every trainable parameter must match a group.
+    Parameters whose name contains one of `no_decay` get no weight decay (default: biases and
+    LayerNorm parameters, BERT's convention). Frozen parameters are left out. Every trainable
+    parameter must match a group.
     """
     out: dict[tuple[str, bool], dict] = {}
     for name, param in named:
@@ -240,7 +261,7 @@ def grouped_parameters(named, groups: list[tuple[str, callable, float]], weight_
         if match is None:
             raise ValueError(f"parameter {name} matches no optimizer group")
         group_name, lr = match
-        decay = not any(tag in name for tag in NO_DECAY + tuple(no_decay))
+        decay = not any(tag in name for tag in no_decay)
         key = (group_name, decay)
         if key not in out:
             out[key] = {"name": f"{group_name}{'' if decay else '_no_decay'}", "params": [], "lr": lr,
@@ -263,5 +284,5 @@ def init_linear_like_bert(module: nn.Module, std: float = 0.02) -> None:
 __all__ = [
     "AttentionStack", "Conv1DProjection", "CrossmodalAttentionLayer", "MaskedMultimodalAttention", "PositionalEmbedding",
     "RegressionHead", "additive_key_mask", "grouped_parameters", "half_mse", "init_linear_like_bert", "l1",
-    "lengths_to_mask", "masked_mean", "mse", "scale_by_sqrt_frobenius",
+    "lengths_to_mask", "masked_mean", "mse", "scale_by_sqrt_frobenius", "scale_by_sqrt_frobenius_of_batch", "math",
 ]

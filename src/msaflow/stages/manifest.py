@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from msaflow.common import get_logger
-from msaflow.corpus import read_corpus, write_manifest
+from msaflow.corpus import check_splits, read_corpus, write_manifest
 from msaflow.folds import apply_standard_folds, standard_folds
 
 
@@ -23,5 +23,6 @@ def main(args):
         for warning in warnings:
             log.warning("%s: %s", args.root, warning)
         utterances = [replace(u, mode=modes[u.video_id]) for u in utterances]
+    check_splits(utterances, f"{args.root}/label.csv")
     counts = write_manifest(utterances, args.out)
     log.info("%d utterances from %d videos -> shards %s", len(utterances), len({u.video_id for u in utterances}), counts)

@@ -5,6 +5,8 @@ import json
 from msaflow.common import atomic_write_text
 from msaflow.dataset_summary import summarize
 
+OUTPUT_ARGS = ("out",)  # --qc lists input tables here (see msaflow.cli)
+
 
 def configure(parser):
     parser.add_argument("--dataset", required=True)

@@ -1,7 +1,10 @@
-"""Stage `train`: one model, one seed -> runs/{model}/seed{seed}/ (model.pt, predictions.tsv, history.json).
+"""Stage `train`: one model, one seed -> runs/{model}/seed{seed}/ (model.pt, predictions.tsv, history.json,
+ablation.tsv).
 
 Model selection uses the validation split only; predictions are written for valid and test with
-the selected epoch's weights. A killed job resumes from runs/.../checkpoint.pt.
+the selected epoch's weights. A killed job resumes from runs/.../checkpoint.pt. With the same
+weights, the test split is predicted again with each non-text modality zeroed and shuffled
+(msaflow.training.ablation) -> ablation.tsv.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def main(args) -> int:
     from msaflow.models import build_model, model_settings
     from msaflow.tokenize import load_tokens
     from msaflow.training import TrainConfig, Trainer, seed_everything
+    from msaflow.training.ablation import ABLATION_COLUMNS, run_ablation
 
     log = get_logger("train", args.log)
     t0 = time.time()
@@ -70,6 +74,10 @@ def main(args) -> int:
         history[f"{split}_loss_selected"] = loss
         for uid, label, pred in zip(data[split]["ids"], data[split]["labels"].tolist(), preds.tolist(), strict=True):
             rows.append((uid, split, f"{label:.6g}", f"{pred:.8g}"))
+    ablation_rows, ablation_summary = run_ablation(trainer.predict, model, data["test"])
+    history["ablation_mean_abs_change"] = ablation_summary
+    for condition, change in ablation_summary.items():
+        log.info("ablation %s: mean |prediction change| on test %.4g", condition, change)
     history.update(model=args.model, settings=settings, describe=model.describe(), train_config=vars(config),
                    tokens=str(args.tokens), wall_time_s=round(time.time() - t0, 3),
                    torch=torch.__version__, python=platform.python_version())
@@ -77,6 +85,7 @@ def main(args) -> int:
         torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": settings,
                     "meta": {k: v for k, v in meta.items() if k != "counts"}}, tmp)
     write_tsv(out_dir / "predictions.tsv", ("utterance_id", "split", "label", "prediction"), rows)
+    write_tsv(out_dir / "ablation.tsv", ABLATION_COLUMNS, ablation_rows)
     atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2, default=str) + "\n")
     trainer.finish()
     log.info("seed %d done in %.1f s; best epoch %s", args.seed, time.time() - t0, history.get("best_epoch"))

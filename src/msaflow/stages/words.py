@@ -1,9 +1,10 @@
-"""`msaflow words`: word-level averages of one feature set for a dataset, plus exports.
+"""`msaflow words`: word-level averages of one feature set for a dataset.
 
-Inputs per shard: the acoustic stage's `.h5` + QC and the align stage's word table + QC; plus the
+Inputs per shard: the frame features' `.h5` + QC (acoustic or visual: the same averaging for both)
+and the align stage's word table + QC; plus the
 dataset manifest (text, label, annotation, mode). Output: `words/{fset}.csd` (rows in word_index
 order, z-normalised with train statistics, NaN filled; see msaflow.features.words_build), its QC
-table, and optional exports (MMSA aligned pickle, MAG-BERT pickle) in `words/exports/`.
+table. The exports for other frameworks are a later stage (`msaflow exports`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fset", required=True)
     parser.add_argument("--dataset", default="")
     parser.add_argument("--manifest", required=True, help="work/{ds}/manifest.tsv")
-    parser.add_argument("--acoustic", nargs="+", required=True, help="acoustic/{fset}/{shard}.h5, one per shard")
-    parser.add_argument("--acoustic-qc", nargs="+", required=True)
+    parser.add_argument("--frames", "--acoustic", dest="acoustic", nargs="+", required=True,
+                        help="frame features, one .h5 per shard: acoustic/{fset}/{shard}.h5 or visual/{vset}/{shard}.h5")
+    parser.add_argument("--frames-qc", "--acoustic-qc", dest="acoustic_qc", nargs="+", required=True)
     parser.add_argument("--align", nargs="+", required=True, help="align/{shard}.tsv, same shard order")
     parser.add_argument("--align-qc", nargs="+", required=True)
     parser.add_argument("--out", required=True, help="words/{fset}.csd")
@@ -35,11 +37,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--columns", default="all", help="'all', a preset name, or a JSON list of names")
     parser.add_argument("--presets", default="{}", help="JSON {preset: [names]}")
     parser.add_argument("--no-znorm", action="store_true")
-    parser.add_argument("--mmsa-out", default=None, help="MMSA aligned pickle path")
-    parser.add_argument("--mag-out", default=None, help="MAG-BERT pickle path")
-    parser.add_argument("--export-length", type=int, default=50)
-    parser.add_argument("--vision-dim", type=int, default=1, help="width of the zero vision placeholder in exports")
-    parser.add_argument("--tokenizer", default="minilm-l6", help="encoder name for text_bert (msaflow.encoders)")
     parser.add_argument("--log", default=None)
 
 
@@ -53,16 +50,15 @@ def _columns_spec(text: str):
 
 
 def main(args: argparse.Namespace) -> int:
-    from msaflow.features import csd, exports, words_build
+    from msaflow.features import csd, words_build
 
     logger = get_logger(STAGE, args.log)
     if not (len(args.acoustic) == len(args.acoustic_qc) == len(args.align) == len(args.align_qc)):
-        raise MsaflowError("--acoustic, --acoustic-qc, --align and --align-qc need one file per shard, in the same order")
+        raise MsaflowError("--frames, --frames-qc, --align and --align-qc need one file per shard, in the same order")
     manifest = {row["utterance_id"]: row for row in read_tsv(args.manifest)}
     presets = json.loads(args.presets)
     qc = QCTable(STAGE)
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    tables: dict[str, words_build.WordTable] = {}
     frame_meta = None
     col_idx = None
     expected: list[str] = []
@@ -80,9 +76,9 @@ def main(args: argparse.Namespace) -> int:
             if uid not in align_ok:
                 qc.add(uid, "failed", "failed or missing in align QC")
                 continue
-            status = acoustic_qc.get(uid, ("failed", "not processed by the acoustic stage"))
+            status = acoustic_qc.get(uid, ("failed", f"not in {aqc}"))
             if status[0] == "failed" or uid not in frames:
-                qc.add(uid, "failed", f"acoustic: {status[1] or 'no features'}")
+                qc.add(uid, "failed", f"frames: {status[1] or 'no features'}")
                 continue
             if uid not in shard_tables:
                 qc.add(uid, "failed", f"no word rows in {align}")
@@ -94,11 +90,10 @@ def main(args: argparse.Namespace) -> int:
             table = shard_tables[uid]
             results[uid] = (words_build.word_means(feats, intervals, table, args.mode, args.fill_value, col_idx),
                             table.intervals)
-            tables[uid] = table
             qc.add(uid, "ok", status[1])
     qc.check_accounts_for(expected)
     if frame_meta is None:
-        raise MsaflowError("words: no acoustic shard given")
+        raise MsaflowError("words: no frame-feature shard given")
     names = [frame_meta["column names"][i] for i in col_idx]
     columns_meta = [frame_meta["columns"][i] for i in col_idx]
 
@@ -131,20 +126,5 @@ def main(args: argparse.Namespace) -> int:
     n = csd.write_csd(args.out, args.fset, ((u, final[u], results[u][1]) for u in sorted(final)), metadata)
     logger.info("%s: %d utterances, %d columns -> %s (%s)", args.fset, n, len(names), args.out, qc.counts())
 
-    items = [{"id": u, "words": tables[u].words, "text": manifest[u].get("text", ""),
-              "annotation": manifest[u].get("annotation", ""), "label": float(manifest[u].get("label") or 0.0),
-              "mode": manifest[u].get("mode", "train"), "features": final[u]} for u in sorted(final)]
-    bad_modes = sorted({it["mode"] for it in items} - {"train", "valid", "test"})
-    if bad_modes:
-        raise MsaflowError(f"{args.manifest}: mode values {bad_modes} are not train/valid/test")
-    if args.mag_out:
-        exports.write_pickle(args.mag_out, exports.build_mag(items, args.vision_dim))
-        logger.info("MAG-BERT export -> %s", args.mag_out)
-    if args.mmsa_out:
-        from msaflow.encoders import load_tokenizer
-
-        tokenize = exports.hf_tokenize_function(load_tokenizer(args.tokenizer), args.export_length)
-        exports.write_pickle(args.mmsa_out, exports.build_mmsa(items, args.export_length, args.vision_dim, tokenize))
-        logger.info("MMSA export -> %s", args.mmsa_out)
     qc.write(args.qc)
     return 0

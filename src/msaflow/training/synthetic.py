@@ -1,8 +1,11 @@
-"""A small synthetic text+audio corpus for tests, benchmarks and smoke runs (no files needed).
+"""A small synthetic text+audio(+vision) corpus for tests, benchmarks and smoke runs (no files needed).
 
 Sentences are drawn from a tiny sentiment lexicon; the label is the text's sentiment plus a part
 carried only by the audio (a per-utterance "arousal" offset present in every word's audio vector),
-so a model whose audio path reaches the output can beat a text-only model.
+so a model whose audio path reaches the output can beat a text-only model. `make_av_corpus` adds
+a visual part the same way (a per-utterance offset in column 0 of every word's visual vector) and
+frame-level sequences of both (each word's vector over a few frames, plus noise), drawn from
+separate random streams so that the text and audio of `make_corpus` stay what they were.
 """
 
 from __future__ import annotations
@@ -47,12 +50,67 @@ def make_corpus(n: int = 120, audio_dim: int = 5, seed: int = 0, audio_weight: f
     return rows, words, audio
 
 
-def make_tokens(tokenizer, n: int = 120, audio_dim: int = 5, max_length: int = 50, seed: int = 0, audio_weight: float = 1.0):
-    """A tokens dict (as the tokens stage writes it) from the synthetic corpus."""
+def frames_from_words(word_features: np.ndarray, rng: np.random.Generator, frames_per_word=(3, 8), hop: float = 0.01,
+                      noise: float = 0.3):
+    """Frames of one utterance: each word's vector over a few `hop`-second frames, plus noise.
+
+    Returns (features T x D float32, intervals T x 2 seconds from the utterance start).
+    """
+    counts = rng.integers(frames_per_word[0], frames_per_word[1] + 1, size=len(word_features))
+    feats = np.repeat(np.asarray(word_features, dtype=np.float32), counts, axis=0)
+    feats = feats + rng.normal(scale=noise, size=feats.shape).astype(np.float32)
+    start = np.arange(len(feats)) * hop
+    return feats, np.stack([start, start + hop], axis=1)
+
+
+def make_av_corpus(n: int = 120, audio_dim: int = 5, vision_dim: int = 4, seed: int = 0, audio_weight: float = 1.0,
+                   vision_weight: float = 1.0) -> dict:
+    """rows, words, audio (word level), vision (word level), audio_frames and vision_frames ({uid: (T x D, T x 2)}).
+
+    Audio frames at 100 Hz (10 ms hop, 3-8 per word), vision frames at 25 Hz (40 ms, 1-3 per word).
+    """
+    rows, words, audio = make_corpus(n, audio_dim, seed, audio_weight)
+    rng = np.random.default_rng([seed, 1])
+    vision, audio_frames, vision_frames = {}, {}, {}
+    for row in rows:
+        uid = row["utterance_id"]
+        face = float(rng.normal())
+        row["label"] = f"{float(np.clip(float(row['label']) + vision_weight * face, -3, 3)):.4f}"
+        v = rng.normal(size=(len(words[uid]), vision_dim)).astype(np.float32) * 0.5
+        v[:, 0] += face
+        vision[uid] = v
+        audio_frames[uid] = frames_from_words(audio[uid], rng)
+        vision_frames[uid] = frames_from_words(v, rng, frames_per_word=(1, 3), hop=0.04)
+    return {"rows": rows, "words": words, "audio": audio, "vision": vision, "audio_frames": audio_frames,
+            "vision_frames": vision_frames}
+
+
+def make_tokens(tokenizer, n: int = 120, audio_dim: int = 5, max_length: int = 50, seed: int = 0, audio_weight: float = 1.0,
+                vision_dim: int = 0, vision_weight: float = 0.0, frames: bool = False, frame_rate: float = 20.0,
+                max_frames: int = 500, frame_dtype: str = "float32"):
+    """A tokens dict (as the tokens stage writes it) from the synthetic corpus.
+
+    `vision_dim` > 0 adds word-level vision (signal weight `vision_weight`); `frames` adds the
+    unaligned sequences (`audio_frames`, and `vision_frames` with vision) at `frame_rate`.
+    """
+    from msaflow import frames as fr
     from msaflow.stages.tokens import build_tokens
 
-    rows, words, audio = make_corpus(n, audio_dim, seed, audio_weight)
-    data, qc = build_tokens(rows, words, audio, {}, tokenizer, max_length)
+    if not vision_dim and not frames:
+        rows, words, audio = make_corpus(n, audio_dim, seed, audio_weight)
+        data, qc = build_tokens(rows, words, audio, {}, tokenizer, max_length)
+        data["meta"]["encoder"] = "minilm-l6"
+        return data
+    c = make_av_corpus(n, audio_dim, max(vision_dim, 1), seed, audio_weight, vision_weight if vision_dim else 0.0)
+    inputs = fr.FrameInputs(rate=frame_rate, max_frames=max_frames, dtype=frame_dtype)
+    if frames:
+        inputs.audio = {u: fr.resample(f, i, frame_rate, max_frames) for u, (f, i) in c["audio_frames"].items()}
+        inputs.audio_dim = audio_dim
+        if vision_dim:
+            inputs.vision = {u: fr.resample(f, i, frame_rate, max_frames) for u, (f, i) in c["vision_frames"].items()}
+            inputs.vision_dim = vision_dim
+    data, qc = build_tokens(c["rows"], c["words"], c["audio"], c["vision"] if vision_dim else {}, tokenizer, max_length,
+                            frames=inputs, vision_dim=vision_dim)
     data["meta"]["encoder"] = "minilm-l6"
     return data
 

@@ -26,6 +26,54 @@ def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
     return SDK_ACOUSTIC_FSET if source == "sdk" else tok["audio_fset"]
 
 
+def tokens_vset(config: dict, ds: str, source: str = "raw") -> str | None:
+    """Visual feature set of `ds` for the tokens file, or None (no vision).
+
+    Per-dataset setting (`null` = no vision, e.g. an audio-only corpus), else for datasets read from
+    CMU-MultimodalSDK files the first SDK visual file present in the folder (FACET 4.1/4.2, OpenFace 2;
+    none: no vision), else `tokens.vision_fset`.
+    """
+    tok = config["tokens"]
+    if ds in tok.get("dataset_vision_fsets", {}):
+        return tok["dataset_vision_fsets"][ds]
+    if source == "sdk":
+        from msaflow.sdk_entry import sdk_visual_files
+
+        cfg = config["datasets"][ds]
+        present = sdk_visual_files(cfg["root"], cfg.get("folds", "none"), cfg.get("sdk_files", {}).get("visual", {}))
+        return next(iter(present), None)
+    return tok.get("vision_fset")
+
+
+def tokens_inputs(config: dict, ds: str, fset: str, shards: list[str], source: str = "raw") -> dict:
+    """Inputs of the tokens rule: words, alignment, QC, and the frame files of audio (and vision)."""
+    work = config["work_dir"]
+    files = {
+        "manifest": f"{work}/{ds}/manifest.tsv",
+        "align": [f"{work}/{ds}/align/{s}.tsv" for s in shards],
+        # the audio words QC decides who enters (usable ids); align QC failures are excluded too
+        "usable_qc": f"{work}/{ds}/words/{fset}.qc.tsv",
+        "upstream_qc": [f"{work}/{ds}/align/{s}.qc.tsv" for s in shards],
+        "audio_words": f"{work}/{ds}/words/{fset}.csd",
+        "audio_frames": [f"{work}/{ds}/acoustic/{fset}/{s}.h5" for s in shards],
+    }
+    vset = tokens_vset(config, ds, source)
+    if vset:
+        files.update(vision_words=f"{work}/{ds}/words/{vset}.csd", vision_qc=f"{work}/{ds}/words/{vset}.qc.tsv",
+                     vision_frames=[f"{work}/{ds}/visual/{vset}/{s}.h5" for s in shards])
+    return files
+
+
+def tokens_vision_args(config: dict, ds: str, inputs, source: str = "raw") -> str:
+    """`--vision-*` arguments of msaflow tokens (empty without vision)."""
+    vset = tokens_vset(config, ds, source)
+    if not vset:
+        return ""
+    return (f"--vision-set {vset} --vision-words {inputs.vision_words} --vision-qc {inputs.vision_qc}"
+            f" --vision-frames {' '.join(inputs.vision_frames)}"
+            f" --vision-missing {config['tokens'].get('vision_missing', 'exclude')}")
+
+
 def tokens_path(config: dict, ds: str, source: str = "raw") -> str:
     return f"{config['work_dir']}/{ds}/tokens/{tokens_encoder(config, ds)}/{tokens_fset(config, ds, source)}.pt"
 
@@ -39,6 +87,20 @@ def model_entry(config: dict, model: str) -> dict:
 
 def model_baseline(config: dict, model: str) -> str | None:
     return model_entry(config, model).get("baseline")
+
+
+def model_code_files(config: dict, model: str) -> list[str]:
+    """Package files implementing `model` (its architecture's module and the shared modules it
+    imports) for the train rule's code hash: editing one model's module reruns only its jobs.
+    The registry (a name table) is left out, so adding a model reruns no other."""
+    from msaflow.codehash import with_imports
+    from msaflow.models.registry import ARCHITECTURES
+
+    arch = model_entry(config, model).get("arch", model)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"model {model!r}: unknown arch {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    module = ARCHITECTURES[arch].split(":")[0]
+    return with_imports(module.removeprefix("msaflow.").replace(".", "/") + ".py")
 
 
 MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train")  # keys of a models: entry that are not the model's own settings
@@ -74,6 +136,7 @@ def evaluate_inputs(config: dict, ds: str, model: str, source: str = "raw") -> d
     for name, m in (("runs", model), ("baseline_runs", model_baseline(config, model))):
         if m:
             files[name] = [f"{d}/{f}" for d in run_dirs(config, ds, m) for f in ("predictions.tsv", "history.json")]
+    files["ablation"] = [f"{d}/ablation.tsv" for d in run_dirs(config, ds, model)]
     return files
 
 
@@ -89,7 +152,8 @@ def evaluate_config_json(config: dict, ds: str, model: str, source: str = "raw")
     models = [m for m in (model, model_baseline(config, model)) if m]
     subset = {
         "dataset": config["datasets"][ds],
-        "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source)},
+        "tokens": {**config["tokens"], "encoder": tokens_encoder(config, ds), "audio_fset": tokens_fset(config, ds, source),
+                   "vision_fset": tokens_vset(config, ds, source)},
         "train": train_settings(config, ds, model),
         "models": {m: model_entry(config, m) for m in models},
         "evaluate": config["evaluate"],
