@@ -185,6 +185,24 @@ def test_senbert_utterance_without_frames_gives_a_finite_prediction():
         assert torch.allclose(model(alone), model(batch)[1:2], atol=1e-5)
 
 
+def test_senbert_ignores_frames_marked_not_valid():
+    """`{m}_frames_valid` False (e.g. no face in that window) excludes the frame like padding."""
+    batch = make_trimodal_batch(3, seed=13)
+    model = build("senbert", trimodal_meta(batch))
+    valid = {m: lengths_to_mask(batch[f"{m}_frame_lengths"], batch[f"{m}_frames"].shape[1]) for m in ("audio", "vision")}
+    with torch.no_grad():
+        base = model(dict(batch, audio_frames_valid=valid["audio"], vision_frames_valid=valid["vision"]))
+        assert torch.allclose(base, model(batch), atol=1e-6)
+        hidden = valid["vision"].clone()
+        hidden[:, 2] = False
+        changed = batch["vision_frames"].clone()
+        changed[:, 2] = 40.0
+        masked = dict(batch, vision_frames=changed, audio_frames_valid=valid["audio"], vision_frames_valid=hidden)
+        unmasked = dict(masked, vision_frames_valid=valid["vision"])
+        assert torch.allclose(model(masked), model(dict(masked, vision_frames=batch["vision_frames"])), atol=1e-5)
+        assert not torch.allclose(model(unmasked), model(masked), atol=1e-3)
+
+
 def test_senbert_word_level_sense_input():
     batch = make_trimodal_batch(3, seed=6)
     model = build("senbert", {"audio_dim": 5, "vision_dim": 4}, sense_input="words")

@@ -159,10 +159,14 @@ class SenBert(TextEncoderMixin, MsaModel):
         return dims
 
     def sense_inputs(self, batch: dict, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features (B, T, D), mask (B, T) bool) of one sense modality."""
+        """(features (B, T, D), mask (B, T) bool) of one sense modality. A frame counts when it is
+        within the utterance's length and, if the tokens file says so (`{m}_frames_valid`), held a
+        measurement (a window without a face is neither attended to nor averaged into [VCLS])."""
         if self.settings["sense_input"] == "frames":
             x = batch[f"{modality}_frames"]
-            return x, lengths_to_mask(batch[f"{modality}_frame_lengths"], x.shape[1])
+            mask = lengths_to_mask(batch[f"{modality}_frame_lengths"], x.shape[1])
+            valid = batch.get(f"{modality}_frames_valid")
+            return x, mask if valid is None else mask & valid[:, : x.shape[1]].bool()
         words = batch["word_index"] >= 0 if "word_index" in batch else batch["attention_mask"].bool()
         return batch[modality], words
 
