@@ -91,6 +91,17 @@ def test_predict_reproduces_the_runs_test_predictions(built):
     assert out["score"] == pytest.approx(expected[one], abs=1e-5)
     assert out["qc"]["audio"]["status"] == "ok" and out["words"] and "attention" in out["words"][0]
     assert out["classes"]["class7"] == round(max(-3, min(3, out["score"])))
+    # word timings from a TextGrid instead of the aligner: the align table's own timings give the same score
+    from msaflow.align.textgrid import format_textgrid, words_textgrid
+    from msaflow.align.types import WordInterval
+
+    rows = sorted((r for p in sorted((built / "work/demo/align").glob("s*.tsv")) if not p.name.endswith(".qc.tsv")
+                   for r in read_tsv(p) if r["utterance_id"] == one), key=lambda r: int(r["word_index"]))
+    words = [WordInterval(r["word"], float(r["start"]), float(r["end"]), r["source"]) for r in rows]
+    grid = built / "clip.TextGrid"
+    grid.write_text(format_textgrid(words_textgrid(words, words[-1].end + 0.2)))
+    out = json.loads(_predict(built, manifest[one]["media_path"], "--transcript-file", grid, "--run", run, "--json").stdout)
+    assert out["score"] == pytest.approx(expected[one], abs=1e-5) and out["words"][0]["source"] == "textgrid"
     # a folder of clips with a label.csv-like table, all test clips, the result's seeds as an ensemble
     table = built / "clips.csv"
     table.write_text("video_id,clip_id,text\n" + "".join(
