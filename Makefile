@@ -10,12 +10,13 @@ VISUAL_VENV := .venv-visual
 export PATH := $(BIN):$(PATH)
 # Debian packages the pipeline calls (media decoding, demo speech synthesis, pitch glides).
 APT_PACKAGES := ffmpeg espeak-ng sox
-# Extra Debian packages only the tests use (a throw-away local SLURM cluster).
-TEST_APT_PACKAGES := slurm-wlm munge
+# Extra Debian packages only the tests use (a throw-away local SLURM cluster; a headless browser for the report).
+TEST_APT_PACKAGES := slurm-wlm munge chromium
 DEMO_TARGET ?= results/cmbert_demo.json
 # Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps) and
-# visual.feature_sets (facial_like), and the MMSA / MAG-BERT exports (work/demo/exports/).
-DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done
+# visual.feature_sets (facial_like), the MMSA / MAG-BERT exports (work/demo/exports/), and the HTML
+# report of the demo results.
+DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done results/report_demo.html
 # Throw-away virtualenvs of peer frameworks (MMSA) that the peer tests load our exports with.
 PEER_VENVS := .venv-peers
 CORES ?= all
@@ -49,6 +50,7 @@ peer-venvs:
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
 	$(BIN)/msaflow show $(DEMO_TARGET)
+	@echo "report: $(CURDIR)/results/report_demo.html"
 
 test: setup test-system-deps peer-venvs
 	$(BIN)/pytest -m "e2e or not e2e"

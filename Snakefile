@@ -1,4 +1,5 @@
-# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages (-> exports) -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages (-> exports) -> tokens -> training -> results
+# -> report.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
 import sys
 from pathlib import Path
@@ -8,6 +9,9 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 # Validated (and defaults filled in) by Snakemake; a bad key or value stops the run with only the
@@ -32,6 +36,7 @@ include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

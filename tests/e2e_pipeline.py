@@ -54,6 +54,8 @@ def env() -> dict:
 def write_small_spec(path: Path) -> Path:
     spec = yaml.safe_load((REPO / "resources/demo/spec.yaml").read_text())
     spec.update(videos=6, clips_per_video=4, splits={"train": 4, "valid": 1, "test": 1})
+    if "dir" in spec.get("faces", {}):  # relative to the spec file, which moves
+        spec["faces"]["dir"] = str((REPO / "resources/demo" / spec["faces"]["dir"]).resolve())
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 

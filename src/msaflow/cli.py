@@ -37,6 +37,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("msaflow.stages.evaluate", "aggregate seeds into a result file"),
     "summarize": ("msaflow.stages.summarize", "write results/dataset_{ds}.json: splits, labels, durations, QC"),
     "show": ("msaflow.stages.show", "print a result file as a table"),
+    "report": ("msaflow.stages.report", "write results/report_{ds}.html: tables and figures of a dataset's results"),
+    "progress": ("msaflow.stages.progress", "show the last progress line of every running stage job (from work/logs)"),
+    "predict": ("msaflow.stages.predict", "score a new clip with a trained run (a transcript is required: no ASR)"),
 }
 
 

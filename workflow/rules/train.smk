@@ -12,14 +12,18 @@ rule train:
         history=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/history.json",
         # test predictions with each non-text modality zeroed / shuffled (msaflow.training.ablation)
         ablation=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/ablation.tsv",
+        # what `msaflow predict` needs besides model.pt (msaflow.bundle)
+        bundle=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/bundle.json",
     params:
         model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
         train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
+        # the upstream stages' settings, recorded in the run bundle (they change the data anyway)
+        pipeline=lambda wc: wfc.pipeline_settings_json(config, wc.ds, dataset_source(wc.ds)),
         out_dir=lambda wc: f"{WORK}/{wc.ds}/runs/{wc.model}/seed{wc.seed}",
         # the model's own module and the shared modules it imports, not the other models (issue 15)
         code=lambda wc: code_hash(
             *wfc.model_code_files(config, wc.model), "training/__init__.py", "training/trainer.py", "training/ablation.py", "training/bertadam.py", "encoders.py",
-            "tokenize.py", "evaluation/metrics.py", "stages/train.py",
+            "tokenize.py", "evaluation/metrics.py", "bundle.py", "stages/train.py",
         ),
     threads: config["train"]["threads"]
     resources:
@@ -35,4 +39,5 @@ rule train:
     shell:
         "msaflow train --tokens {input.tokens} --model {wildcards.model} --seed {wildcards.seed}"
         " --model-settings {params.model_settings:q} --train-settings {params.train_settings:q}"
+        " --dataset {wildcards.ds} --pipeline {params.pipeline:q}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

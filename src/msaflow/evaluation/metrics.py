@@ -119,3 +119,20 @@ def weighted_metrics(y_true, y_pred, weights: np.ndarray) -> dict[str, np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         out["corr"] = cov / np.sqrt(vt * vp)
     return out
+
+
+CLASS_NAMES_5 = {-2: "strongly negative", -1: "negative", 0: "neutral", 1: "positive", 2: "strongly positive"}
+CLASS_NAMES_7 = {-3: "highly negative", -2: "negative", -1: "weakly negative", 0: "neutral",
+                 1: "weakly positive", 2: "positive", 3: "highly positive"}  # the CMU-MOSI annotation scale
+
+
+def sentiment_classes(score: float) -> dict:
+    """The 2-, 5- and 7-class labels of a score, by the same rules as acc2_has0, acc5 and acc7."""
+    c5 = int(np.round(np.clip(score, -2, 2)))
+    c7 = int(np.round(np.clip(score, -3, 3)))
+    return {
+        "class2": "negative" if score < 0 else "positive",
+        "class2_rule": "score < 0 negative, >= 0 positive (acc2_has0)",
+        "class5": c5, "class5_name": CLASS_NAMES_5[c5],
+        "class7": c7, "class7_name": CLASS_NAMES_7[c7],
+    }

@@ -18,6 +18,9 @@ class MsaModel(nn.Module):
     * `param_groups()`: optimizer groups (lr, weight decay) for the trainable parameters.
     * `frozen_patterns()`: regexes of parameter names the model keeps frozen.
     * `describe()`: a dict written into history and results (what exactly ran).
+    * `prediction_attention()`: after a forward pass, the (B, L) weights with which the position
+      the prediction is read from attended over the word-pieces in its fusion step, or None for a
+      model without such an attention (the report and `msaflow predict` show it over words).
     """
 
     modalities: tuple[str, ...] = ("text",)
@@ -44,6 +47,9 @@ class MsaModel(nn.Module):
 
     def frozen_patterns(self) -> list[str]:
         return []
+
+    def prediction_attention(self) -> torch.Tensor | None:
+        return None
 
     def describe(self) -> dict:
         return {"arch": self.settings.get("arch"), "modalities": list(self.modalities), "reference": self.reference}

@@ -163,6 +163,11 @@ class CMBert(TextEncoderMixin, MsaModel):
         fused = self.layer_norm(self.fusion_dropout(self.dense(attended + text)))
         return self.head(fused[:, 0])
 
+    def prediction_attention(self) -> torch.Tensor | None:
+        """Row [CLS] of the last forward's fusion attention W_m (before its dropout): (B, L)."""
+        attention = self.fusion_attention.last_attention
+        return None if attention is None else attention[:, 0, :]
+
     def param_groups(self) -> list[dict]:
         s = self.settings
         if s["optimizer_groups"] == "code":

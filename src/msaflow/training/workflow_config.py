@@ -184,3 +184,78 @@ def summary_qc_args(inputs) -> str:
     """`--qc stage=path ...` for msaflow summarize, from the named qc_* inputs of the rule."""
     return " ".join(f"'{name[3:]}={path}'" for name in inputs.keys() if name.startswith("qc_")
                     for path in inputs[name])
+
+
+def pipeline_settings(config: dict, ds: str, source: str = "raw") -> dict:
+    """What the stages before tokens did to the data, as the run bundle records it for `msaflow predict`.
+
+    Only settings that change the numbers (no threads, memory or file lists). Word-level statistics
+    (z-normalisation, resolved columns) travel in the tokens file's metadata instead: they are data.
+    """
+    fset = tokens_fset(config, ds, source)
+    words = config["words"]
+    settings = {
+        "dataset": ds,
+        "source": source,
+        "audio": dict(config["audio"]),
+        "align": {k: v for k, v in config["align"].items() if k != "threads"},
+        "acoustic": {"fset": fset, "options": dict(config["acoustic"].get("options", {}).get(fset, {}))},
+        "words": {"mode": words["mode"], "fill_value": words["fill_value"], "znorm": words["znorm"],
+                  "columns": words["columns"].get(fset, "all"), "presets": words["presets"]},
+        "tokens": {"encoder": tokens_encoder(config, ds), "audio_fset": fset, "max_length": config["tokens"]["max_length"]},
+    }
+    if config.get("visual"):  # where its environment lives or how much memory it gets changes no number
+        settings["visual"] = {k: v for k, v in config["visual"].items() if k not in ("python", "mem_mb", "runtime_min")}
+    return settings
+
+
+def pipeline_settings_json(config: dict, ds: str, source: str = "raw") -> str:
+    return json.dumps(pipeline_settings(config, ds, source), sort_keys=True)
+
+
+def report_models(config: dict, ds: str, exists=None) -> list[str]:
+    """Models whose result files results/report_{ds}.html shows, in order.
+
+    `report.models` are required (built when missing); with `report.include_existing`, every other
+    model of the `models:` section whose result file exists when the workflow starts is added (a
+    Snakemake input must be known before the run, so a result built later joins at the next run:
+    the report then reruns because its set of inputs changed).
+    """
+    from pathlib import Path
+
+    exists = exists or (lambda p: Path(p).exists())
+    report = config.get("report") or {}
+    required = list(report.get("models") or [])
+    for m in required:
+        model_entry(config, m)  # a clear error for an unknown name
+    extra = []
+    if report.get("include_existing", True):
+        extra = [m for m in config.get("models", {}) if m not in required and exists(f"results/{m}_{ds}.json")]
+    return required + extra
+
+
+def report_inputs(config: dict, ds: str, shards: list[str], source: str = "raw", exists=None) -> dict:
+    """Files the report reads: results, the runs' predictions/history (+ first seed's model.pt for the
+    attention figures), dataset summary, manifest, alignment tables, tokens, audio QC (wav folders)."""
+    work = config["work_dir"]
+    models = report_models(config, ds, exists)
+    runs = []
+    for m in models:
+        for name in (m, model_baseline(config, m)):
+            if not name:
+                continue
+            dirs = run_dirs(config, ds, name)
+            for d in dirs:
+                runs += [f"{d}/predictions.tsv", f"{d}/history.json"]
+            runs.append(f"{dirs[0]}/model.pt")
+    files = {
+        "results": [f"results/{m}_{ds}.json" for m in models],
+        "runs": list(dict.fromkeys(runs)),
+        "summary": f"results/dataset_{ds}.json",
+        "manifest": f"{work}/{ds}/manifest.tsv",
+        "align": [f"{work}/{ds}/align/{s}.tsv" for s in shards],
+        "tokens": tokens_path(config, ds, source),
+    }
+    if source == "raw":
+        files["audio_qc"] = [f"{work}/{ds}/audio/{s}.qc.tsv" for s in shards]
+    return files
