@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 APT_PACKAGES := ffmpeg espeak-ng sox
 # Extra Debian packages only the tests use (a throw-away local SLURM cluster; a headless browser for the report).
 TEST_APT_PACKAGES := slurm-wlm munge chromium
-DEMO_TARGET ?= results/cmbert_demo.json
+DEMO_TARGET ?= results/cmbert_demo.json results/lfbert_demo.json
 # Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps) and
 # visual.feature_sets (facial_like), the MMSA / MAG-BERT exports (work/demo/exports/), and the HTML
 # report of the demo results.
