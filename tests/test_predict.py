@@ -119,3 +119,23 @@ def test_predict_help_says_a_transcript_is_required():
     parser, module = build_parser(["predict"])
     sub = next(a for a in parser._actions if a.dest == "stage").choices["predict"]
     assert "A TRANSCRIPT IS REQUIRED" in sub.format_help()
+
+
+def test_frame_sequences_only_for_the_modalities_extracted():
+    """A model that does not read vision (CM-BERT) gets no vision frames even when its tokens had them."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from msaflow.predict import Predictor, _Features
+
+    meta = {"audio_frames_dim": 2, "vision_frames_dim": 3, "frame_rate": 20.0, "max_frames": 100, "frame_dtype": "float32",
+            "frame_znorm": {"audio": {"mean": [1.0, 0.0], "std": [2.0, 1.0]}, "vision": {"mean": [0] * 3, "std": [1] * 3}}}
+    frames = np.array([[3.0, 1.0], [5.0, np.nan]], dtype=np.float32)
+    intervals = np.array([[0.0, 0.01], [0.05, 0.06]])
+    f = _Features(words=["hi"], intervals=[], audio_words=np.zeros((1, 2), np.float32), frames={"audio": (frames, intervals)})
+    split = {}
+    Predictor._add_frame_sequences(SimpleNamespace(meta=meta), split, f)
+    assert set(split) == {"audio_frames", "audio_frame_lengths", "audio_frames_valid"}
+    assert split["audio_frames"].shape == (1, 2, 2) and split["audio_frame_lengths"].tolist() == [2]
+    assert split["audio_frames"][0, 0].tolist() == [1.0, 1.0] and split["audio_frames"][0, 1].tolist() == [2.0, 0.0]

@@ -316,7 +316,8 @@ class Predictor:
     def _add_frame_sequences(self, split: dict, f: _Features) -> None:
         """Unaligned frame sequences (`{m}_frames`) for models that read them, normalised with the
         train-split statistics in the tokens metadata (msaflow.frames)."""
-        wanted = [m for m in ("audio", "vision") if int(self.meta.get(f"{m}_frames_dim") or 0) > 0]
+        # a modality the model does not read (vision for CM-BERT) was not extracted: leave it out
+        wanted = [m for m in ("audio", "vision") if int(self.meta.get(f"{m}_frames_dim") or 0) > 0 and m in f.frames]
         if not wanted:
             return
         from msaflow import frames as fr  # only runs that carry frame sequences need it
