@@ -48,10 +48,10 @@ def test_sdk_visual_file_reaches_visual_words_and_exports(tmp_path):
     work = tmp_path / "work"
     _config(work, write_small_spec(tmp_path / "spec.yaml"),
             {"sdktest": {"root": str(tmp_path / "sdk"), "source": "auto", "folds": "mosi", "shards": 2}})
-    snakemake(work, "work/sdktest/words.done")
+    snakemake(work, "work/sdktest/words.done", "work/sdktest/exports/covarep_mag.pkl")
     assert (work / "work/sdktest/visual/facet42/s000.h5").exists()
     assert (work / "work/sdktest/words/facet42.csd").exists()
-    mag = pickle.load(open(work / "work/sdktest/words/exports/covarep_mag.pkl", "rb"))
+    mag = pickle.load(open(work / "work/sdktest/exports/covarep_mag.pkl", "rb"))
     (words, visual, acoustic), _, _ = mag["train"][0]
     assert visual.shape == (len(words), len(names)) and acoustic.shape == (len(words), 74)
     assert visual.any()
