@@ -154,7 +154,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "make_demo": "make_demo",
         "manifest": "manifest",
         "words": job_name("words", {"fset": FSET}),
-        "words_visual": job_name("words_visual", {"fset": VSET}),
+        "words_visual": job_name("words", {"fset": VSET}),  # the words rule on the visual set
         "tokens": job_name("tokens", {"encoder": "minilm-l6", "fset": FSET}),
         "train": job_name("train", {"model": MODEL, "seed": str(SEED)}),
         "evaluate": job_name("evaluate", {"model": MODEL}),

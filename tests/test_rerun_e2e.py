@@ -20,6 +20,7 @@ from e2e_pipeline import (
     expected,
     planned_jobs,
     snakemake,
+    stage_jobs,
     targets,
     update_config,
     write_config,
@@ -95,10 +96,12 @@ def test_acoustic_setting_reruns_acoustic_onward_not_audio_or_align(work):
 
 def test_visual_setting_reruns_visual_onward_not_audio_align_or_acoustic(work):
     # The frame-rate cap is a visual option, a param of the facial_like visual jobs; the visual
-    # words feed the exports written by the acoustic words job, hence words and what follows.
+    # words feed the tokens (vision), hence tokens and what follows; the acoustic words stay.
     update_config(work, "visual", options={"facial_like": {"fps_max": 5, "max_faces": 2}})
     planned = planned_jobs(work)
-    assert planned == expected("visual", "words_visual", "words", "tokens", "train", "evaluate", "dataset_summary")
+    assert planned >= expected("visual", "words_visual", "tokens", "train", "evaluate")
+    assert not planned & stage_jobs("words"), "the acoustic words do not read the visual frames"
+    assert planned <= expected("visual", "words_visual", "tokens", "train", "evaluate", "dataset_summary")
     assert not any(job.startswith(("audio", "align", "acoustic", "manifest", "shard", "make_demo")) for job in planned)
 
 
