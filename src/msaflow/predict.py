@@ -124,8 +124,9 @@ class Predictor:
             from msaflow.align.aligner import PocketsphinxWorker
             from msaflow.align.g2p import PronunciationCache
 
-            self.worker = PocketsphinxWorker(self.align_settings, g2p_cache=PronunciationCache(None, self.align_settings.espeak_voice),
-                                             sample_rate=self.sample_rate)
+            # out-of-vocabulary words get espeak-ng pronunciations on first sight (the stage adds a shard's at once)
+            self.worker = PocketsphinxWorker(self.align_settings,
+                                             g2p_cache=PronunciationCache(None, self.align_settings.espeak_voice))
             self.worker.normal  # noqa: B018 -- build the decoder now: loading, not per-clip time
         self._warm_up_extractor()
         self.load_time_s = time.time() - t0
@@ -175,8 +176,16 @@ class Predictor:
             raise ClipError(req.media, "align", f"the run aligned with {self.align_settings.engine!r}, which predict does "
                             "not run; give the word timings as --transcript-file <clip>.TextGrid (e.g. from MFA)", qc)
         else:
-            result = align_utterance(req.utterance_id, req.transcript or "", samples, self.sample_rate, self.worker,
-                                     self.align_settings)
+            from msaflow.stages.align import failed_utterance
+
+            try:  # as the align stage: a decoder error is the utterance's failure, with its reason
+                result = align_utterance(req.utterance_id, req.transcript or "", samples, self.sample_rate, self.worker,
+                                         self.align_settings)
+            except MsaflowError as error:
+                result = failed_utterance(req.utterance_id, req.transcript or "", self.align_settings, str(error))
+            except RuntimeError as error:
+                result = failed_utterance(req.utterance_id, req.transcript or "", self.align_settings,
+                                          f"pocketsphinx error: {error}")
         if result is None or result.status == "failed":
             reason = reason if result is None else result.reason
             qc["align"] = {"status": "failed", "reason": reason}
