@@ -1,7 +1,7 @@
 """Time `msaflow predict` on a ~10-s clip after the model is loaded (issue 14: under 10 s on 2 CPU cores).
 
-The clip is the demo's test utterances joined into one wav (their transcripts joined), so it is
-real pipeline audio with a known transcript. Prints load time, then per call the time of every
+The clip is the demo's test clips (video and audio) joined into one file (their transcripts joined),
+so it is real pipeline media with a known transcript; a model that reads vision runs the visual stage. Prints load time, then per call the time of every
 stage and the total, and the audio seconds per wall second.
 
     python benchmarks/bench_predict.py [--run work/demo/runs/cmbert/seed1111] [--seconds 10] [--threads 2]
@@ -24,26 +24,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as msaflow predict does (
 
 
 def make_clip(work: Path, dataset: str, seconds: float, out: Path) -> tuple[Path, str]:
+    """The dataset's test media (video and audio) joined until `seconds`, and their transcripts joined."""
+    import wave
+
     from msaflow.common import read_tsv
 
     rows = [r for r in read_tsv(work / dataset / "manifest.tsv") if r["mode"] == "test"]
-    wavs, texts, total = [], [], 0.0
+    media, texts, total = [], [], 0.0
     for r in rows:
         wav = work / dataset / "audio" / r["shard"] / f"{r['utterance_id']}.wav"
-        if not wav.exists():
+        if not wav.exists() or not Path(r["media_path"]).exists():
             continue
-        import wave
-
         with wave.open(str(wav)) as handle:
             total += handle.getnframes() / handle.getframerate()
-        wavs.append(wav)
+        media.append(Path(r["media_path"]))
         texts.append(r["text"])
         if total >= seconds:
             break
-    if not wavs:
-        raise SystemExit(f"no test wav files under {work / dataset / 'audio'}: build the demo first (make demo)")
+    if not media:
+        raise SystemExit(f"no test media with audio under {work / dataset}: build the demo first (make demo)")
+    out = out.with_suffix(media[0].suffix)
     listing = out.with_suffix(".txt")
-    listing.write_text("".join(f"file '{w.resolve()}'\n" for w in wavs))
+    listing.write_text("".join(f"file '{m.resolve()}'\n" for m in media))
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
                     "-c", "copy", str(out)], check=True)
     return out, " ".join(texts)
@@ -66,7 +68,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        clip, text = make_clip(Path(args.work), args.dataset, args.seconds, Path(tmp) / "clip.wav")
+        clip, text = make_clip(Path(args.work), args.dataset, args.seconds, Path(tmp) / "clip")
         t0 = time.perf_counter()
         predictor = Predictor([load_bundle(args.run)])
         print(f"model and aligner loaded in {time.perf_counter() - t0:.2f} s ({predictor.model_name}, torch threads "
