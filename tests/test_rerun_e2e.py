@@ -173,8 +173,8 @@ def test_adding_one_video_reruns_only_its_shard(work):
     changed = [s for s in SHARDS if (work / f"work/demo/shards/{s}.tsv").read_bytes() != before[s]]
     assert changed == [shard]
     planned = planned_jobs(work)
-    assert planned == expected("audio", "align", "acoustic", "words", "tokens", "train", "evaluate", "dataset_summary",
-                               shards=[shard])
+    assert planned == expected("audio", "align", "acoustic", "visual", "words", "words_visual", "tokens", "train",
+                               "evaluate", "dataset_summary", shards=[shard])
     # and the real run does exactly that: the other shards' outputs are untouched
     others = [p for s in SHARDS if s != shard for p in (work / f"work/demo/audio/{s}.qc.tsv", work / f"work/demo/align/{s}.tsv")]
     mtimes = {p: p.stat().st_mtime_ns for p in others}
