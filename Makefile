@@ -5,15 +5,18 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
+# The visual stage's MediaPipe worker runs in its own environment (numpy 1.26; README "Two environments").
+VISUAL_VENV := .venv-visual
 export PATH := $(BIN):$(PATH)
 # Debian packages the pipeline calls (media decoding, demo speech synthesis, pitch glides).
 APT_PACKAGES := ffmpeg espeak-ng sox
-# Extra Debian packages only the tests use (a throw-away local SLURM cluster).
-TEST_APT_PACKAGES := slurm-wlm munge
-DEMO_TARGET ?= results/cmbert_demo.json
-# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps), and
-# their MMSA / MAG-BERT exports (work/demo/exports/).
-DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done
+# Extra Debian packages only the tests use (a throw-away local SLURM cluster; a headless browser for the report).
+TEST_APT_PACKAGES := slurm-wlm munge chromium
+DEMO_TARGET ?= results/cmbert_demo.json results/lfbert_demo.json
+# Word-level features of every set in config acoustic.feature_sets (covarep_like, egemaps) and
+# visual.feature_sets (facial_like), the MMSA / MAG-BERT exports (work/demo/exports/), and the HTML
+# report of the demo results.
+DEMO_EXTRA_TARGETS ?= work/demo/words.done work/demo/exports.done results/report_demo.html
 # Throw-away virtualenvs of peer frameworks (MMSA) that the peer tests load our exports with.
 PEER_VENVS := .venv-peers
 CORES ?= all
@@ -33,7 +36,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
-setup: system-deps $(VENV)/.installed
+$(VISUAL_VENV)/.installed: envs/visual.lock
+	test -x $(VISUAL_VENV)/bin/python || $(PYTHON) -m venv $(VISUAL_VENV)
+	$(VISUAL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VISUAL_VENV)/bin/python -m pip install -q -r envs/visual.lock
+	touch $@
+
+setup: system-deps $(VENV)/.installed $(VISUAL_VENV)/.installed
 
 peer-venvs:
 	@PYTHON=$(PYTHON) bash scripts/peer-venvs.sh $(PEER_VENVS)
@@ -41,6 +50,7 @@ peer-venvs:
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) $(DEMO_TARGET) $(DEMO_EXTRA_TARGETS)
 	$(BIN)/msaflow show $(DEMO_TARGET)
+	@echo "report: $(CURDIR)/results/report_demo.html"
 
 test: setup test-system-deps peer-venvs
 	$(BIN)/pytest -m "e2e or not e2e"

@@ -1,4 +1,5 @@
-# msaflow: media -> audio -> alignment -> acoustic features -> word averages (-> exports) -> tokens -> training -> results.
+# msaflow: media -> audio -> alignment -> acoustic (and visual) features -> word averages (-> exports) -> tokens -> training -> results
+# -> report.
 # Rules are thin; every stage is `msaflow <stage> ...` (see src/msaflow/stages/).
 import sys
 from pathlib import Path
@@ -8,6 +9,9 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 # Validated (and defaults filled in) by Snakemake; a bad key or value stops the run with only the
@@ -26,12 +30,14 @@ include: "workflow/rules/sdk.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/acoustic.smk"
+include: "workflow/rules/visual.smk"
 include: "workflow/rules/words.smk"
 include: "workflow/rules/exports.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

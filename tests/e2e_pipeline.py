@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 DATASET = "demo"
 SHARDS = ["s000", "s001", "s002", "s003"]
 FSET = "covarep_like"
+VSET = "facial_like"  # visual set (config visual.feature_sets); its word file feeds the exports' vision
 MODEL = "tbert"
 SEED = 1111
 
@@ -53,6 +54,8 @@ def env() -> dict:
 def write_small_spec(path: Path) -> Path:
     spec = yaml.safe_load((REPO / "resources/demo/spec.yaml").read_text())
     spec.update(videos=6, clips_per_video=4, splits={"train": 4, "valid": 1, "test": 1})
+    if "dir" in spec.get("faces", {}):  # relative to the spec file, which moves
+        spec["faces"]["dir"] = str((REPO / "resources/demo" / spec["faces"]["dir"]).resolve())
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
@@ -143,6 +146,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "audio": lambda s: job_name("audio", {"shard": s}),
         "align": lambda s: job_name("align", {"shard": s}),
         "acoustic": lambda s: job_name("acoustic", {"fset": FSET, "shard": s}),
+        "visual": lambda s: job_name("visual", {"vset": VSET, "shard": s}),
     }
     if stage in per_shard:
         return {per_shard[stage](s) for s in shards}
@@ -150,6 +154,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
         "make_demo": "make_demo",
         "manifest": "manifest",
         "words": job_name("words", {"fset": FSET}),
+        "words_visual": job_name("words", {"fset": VSET}),  # the words rule on the visual set
         "tokens": job_name("tokens", {"encoder": "minilm-l6", "fset": FSET}),
         "train": job_name("train", {"model": MODEL, "seed": str(SEED)}),
         "evaluate": job_name("evaluate", {"model": MODEL}),
@@ -164,7 +169,7 @@ def stage_jobs(stage: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
 def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     """Jobs of the named stages that exist at this level (later stages are dropped at 'features')."""
     if level == "features":
-        drop = {"words", "tokens", "train", "evaluate", "dataset_summary"}
+        drop = {"visual", "words_visual", "words", "tokens", "train", "evaluate", "dataset_summary"}
         extra = {"align": "align_all", "acoustic": "acoustic_all"}
         stages = tuple(s for s in stages if s not in drop) + tuple(extra[s] for s in stages if s in extra)
     else:
@@ -175,8 +180,8 @@ def expected(*stages: str, shards=SHARDS, level: str = LEVEL) -> set[str]:
     return jobs
 
 
-ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "words", "tokens", "train", "evaluate",
-              "dataset_summary")
+ALL_STAGES = ("make_demo", "manifest", "shard", "audio", "align", "acoustic", "visual", "words_visual", "words", "tokens",
+              "train", "evaluate", "dataset_summary")
 
 
 def copy_workdir(src: Path, dst: Path) -> Path:

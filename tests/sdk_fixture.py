@@ -70,3 +70,29 @@ def write_sdk_dataset(root: Path, segments_per_video: int = 4, seed: int = 0) ->
     _write(root / "CMU_MOSI_COVAREP.csd", "COVAREP", covarep)
     _write(root / "CMU_MOSI_Opinion_Labels.csd", "Opinion Segment Labels", labels)
     return expected
+
+
+def write_sdk_visual(root: Path, name: str = "CMU_MOSI_Visual_Facet_42.csd", n_columns: int = 35,
+                     skip_videos: tuple[str, ...] = (), seed: int = 1) -> list[str]:
+    """A FACET-shaped visual file (30 Hz frames, some -inf, per-column 'dimension names') covering
+    the videos of the labels file written by write_sdk_dataset; returns the column names."""
+    rng = np.random.default_rng(seed)
+    names = [f"facet_col{i}" for i in range(n_columns)]
+    data = {}
+    with h5py.File(root / "CMU_MOSI_Opinion_Labels.csd", "r") as labels:
+        group = labels[list(labels.keys())[0]]["data"]
+        for video in group:
+            if video in skip_videos:
+                continue
+            end = float(group[video]["intervals"][()].max()) + 0.5
+            n = int(end * 30)
+            frames = rng.normal(size=(n, n_columns)).astype(np.float32)
+            frames[::40, 3] = -np.inf
+            times = np.stack([np.arange(n) / 30, (np.arange(n) + 1) / 30], axis=1)
+            data[video] = (frames, times)
+    _write(root / name, "FACET_4.2", data)
+    with h5py.File(root / name, "a") as handle:
+        meta = handle["FACET_4.2"]["metadata"]
+        del meta["dimension names"]
+        meta.create_dataset("dimension names", data=np.array(names, dtype="S32"))
+    return names

@@ -79,11 +79,11 @@ def test_forced_engine_failure_falls_back_and_is_recorded(tmp_path, monkeypatch)
 
     calls = []
 
-    def always_fail(self, samples, words):
-        calls.append(words)
+    def always_fail(self, samples, slots, prefix=False):
+        calls.append(slots)
         raise pocketsphinx_engine.AlignmentFailed("forced failure for the test")
 
-    monkeypatch.setattr(pocketsphinx_engine.PocketsphinxAligner, "align", always_fail)
+    monkeypatch.setattr(pocketsphinx_engine.PocketsphinxAligner, "align_slots", always_fail)
     make_shard(tmp_path, {"vid$_$1": ("this will fail", ["this", "will", "fail"])})
     rows, qc = run_stage(tmp_path)
     assert len(calls) == 2  # first try and the wide-beam retry
@@ -121,14 +121,35 @@ def test_missing_wav_names_the_utterance(tmp_path):
         module.main(args)
 
 
-def test_wrong_sample_rate_names_the_utterance(tmp_path):
+def test_one_odd_file_is_one_failed_row_and_the_shard_goes_on(tmp_path, monkeypatch):
+    """A wav at 8 kHz, a file that is not a wav, and a decoder error: three QC rows, the rest aligned."""
+    from msaflow.align import pocketsphinx_engine
     from msaflow.align.synth import write_wav
 
-    make_shard(tmp_path, {"v$_$sr": ("hello", None)})
-    write_wav(tmp_path / "audio" / "s000" / "v$_$sr.wav", np.zeros(8000, dtype=np.int16), sample_rate=8000)
-    module, args = stage_args(tmp_path)
-    with pytest.raises(MsaflowError, match=r"v\$_\$sr.*16000 Hz"):
-        module.main(args)
+    make_shard(tmp_path, {
+        "v$_$good": ("good movie", ["good", "movie"]),
+        "v$_$sr": ("hello", None),
+        "v$_$junk": ("hello", None),
+        "v$_$crash": ("explode here", ["explode", "here"]),
+        "v$_$fine": ("bad acting", ["bad", "acting"]),
+    })
+    audio = tmp_path / "audio" / "s000"
+    write_wav(audio / "v$_$sr.wav", np.zeros(8000, dtype=np.int16), sample_rate=8000)
+    (audio / "v$_$junk.wav").write_bytes(b"RIFF....not a wave file at all")
+    original = pocketsphinx_engine.PocketsphinxAligner.ensure_pronunciations
+
+    def crash_on_explode(self, words):
+        if "explode" in words:
+            raise RuntimeError("Failed to initialize PocketSphinx")
+        return original(self, words)
+
+    monkeypatch.setattr(pocketsphinx_engine.PocketsphinxAligner, "ensure_pronunciations", crash_on_explode)
+    rows, qc = run_stage(tmp_path)
+    assert qc["v$_$good"] == ("ok", "") and qc["v$_$fine"] == ("ok", "")
+    assert qc["v$_$sr"][0] == "failed" and "16000 Hz" in qc["v$_$sr"][1] and "8000 Hz" in qc["v$_$sr"][1]
+    assert qc["v$_$junk"][0] == "failed" and "not a readable PCM wav" in qc["v$_$junk"][1]
+    assert qc["v$_$crash"] == ("failed", "pocketsphinx error: Failed to initialize PocketSphinx")
+    assert {r["utterance_id"] for r in rows} == {"v$_$good", "v$_$fine"}
 
 
 def test_mfa_engine_without_mfa_stops_with_install_message(tmp_path, capsys, monkeypatch):

@@ -465,7 +465,7 @@ def test_workflow_helpers_for_cmt():
     from msaflow.training import workflow_config as wfc
 
     config = config_with_cmt()
-    settings = wfc.train_settings(config, "demo", "cmt")  # the model's own block over train.dataset_overrides
+    settings = wfc.train_settings(config, "demo", "cmt")  # the model's own demo override over train.dataset_overrides
     assert settings["batch_size"] == 16 and settings["epochs"] == 25 and settings["warmup_proportion"] == 0.0
     config["models"]["cmt"]["train"] = {**config["models"]["cmt"]["train"], "dataset_overrides": {"demo": {"epochs": 3}}}
     assert wfc.train_settings(config, "demo", "cmt")["epochs"] == 3 and wfc.train_settings(config, "mosi", "cmt")["epochs"] == 25

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 from e2e_pipeline import REPO, snakemake, write_config, write_small_spec
-from sdk_fixture import write_sdk_dataset
+from sdk_fixture import write_sdk_dataset, write_sdk_visual
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,25 @@ def test_sdk_entry_reaches_results(tmp_path):
     table = (work / "work/sdktest/align/s000.tsv").read_text() + (work / "work/sdktest/align/s001.tsv").read_text()
     assert "\tsdk\n" in table and "\tsp\t" not in table
     assert (work / "work/sdktest/words/covarep.csd").exists()
+
+
+def test_sdk_visual_file_reaches_visual_words_and_exports(tmp_path):
+    """A FACET file in the SDK folder: sdk-visual cuts it per utterance, its word averages are built
+    (words.done) and they are the vision of the COVAREP exports."""
+    import pickle
+
+    write_sdk_dataset(tmp_path / "sdk", segments_per_video=2)
+    names = write_sdk_visual(tmp_path / "sdk")
+    work = tmp_path / "work"
+    _config(work, write_small_spec(tmp_path / "spec.yaml"),
+            {"sdktest": {"root": str(tmp_path / "sdk"), "source": "auto", "folds": "mosi", "shards": 2}})
+    snakemake(work, "work/sdktest/words.done", "work/sdktest/exports/covarep_mag.pkl")
+    assert (work / "work/sdktest/visual/facet42/s000.h5").exists()
+    assert (work / "work/sdktest/words/facet42.csd").exists()
+    mag = pickle.load(open(work / "work/sdktest/exports/covarep_mag.pkl", "rb"))
+    (words, visual, acoustic), _, _ = mag["train"][0]
+    assert visual.shape == (len(words), len(names)) and acoustic.shape == (len(words), 74)
+    assert visual.any()
 
 
 def test_raw_corpus_reaches_results_with_summary(tmp_path):

@@ -45,3 +45,39 @@ def test_unknown_set_is_user_error():
 
     with pytest.raises(MsaflowError):
         registry.columns("nope")
+
+
+@pytest.mark.parametrize("fset,offset", [("egemaps", 0), ("compare", 2)])
+def test_each_opensmile_frame_is_taken_once_in_order(fset, offset):
+    """Our grid centres lie exactly halfway between two opensmile centres; the tie must not be left
+    to floating-point noise (it duplicated or skipped ~10 % of the frames). eGeMAPS frame k starts
+    at k * 10 ms (centre k * 10 ms + 10 ms): grid frame k takes it; ComParE's index has 60 ms
+    windows (centre k * 10 ms + 30 ms): grid frame k takes frame k - 2. (opensmile's last frames have
+    truncated windows, so their centres are irregular; the check stops before them.)"""
+    from msaflow.features import opensmile_sets
+
+    x = S.utterance(SR, 3.7, seed=4)
+    ff = registry.extract(fset, x, SR)
+    values = opensmile_sets._smile(fset).process_signal(x.astype(np.float32), SR).to_numpy(dtype=np.float64)
+    interior = len(values) - 2
+    expected = np.clip(np.arange(interior) - offset, 0, None)
+    checked = 0
+    for j, column in enumerate(registry.columns(fset)):
+        if column.nan_when:
+            continue
+        np.testing.assert_array_equal(ff.features[:interior, j], values[expected, j].astype(np.float32),
+                                      err_msg=column.name)
+        checked += 1
+    assert checked >= 5
+
+
+def test_nearest_frames_tie_goes_to_the_later_frame_and_ends_are_clamped():
+    from msaflow.features.opensmile_sets import nearest_frames
+
+    smile = np.arange(1, 6) * 0.01  # 0.01 .. 0.05
+    grid = (np.arange(8) + 0.5) * 0.01  # 0.005 .. 0.075, each halfway between two smile centres
+    noisy = grid + np.where(np.arange(8) % 2 == 0, 1e-12, -1e-12)
+    for g in (grid, noisy):
+        np.testing.assert_array_equal(nearest_frames(g, smile), [0, 1, 2, 3, 4, 4, 4, 4])
+    np.testing.assert_array_equal(nearest_frames(np.array([0.0101, 0.0149, 0.02]), smile), [0, 0, 1])
+    np.testing.assert_array_equal(nearest_frames(grid[:3], np.array([0.02])), [0, 0, 0])

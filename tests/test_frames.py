@@ -234,7 +234,7 @@ def test_workflow_config_vision_set_and_inputs():
 
     from msaflow.training import workflow_config as wfc
 
-    config = {"work_dir": "work", "tokens": {"encoder": "minilm-l6", "audio_fset": "covarep_like", "vision_fset": "facial_like",
+    config = {"work_dir": "work", "datasets": {"mosi": {"root": "/nonexistent", "folds": "mosi"}}, "tokens": {"encoder": "minilm-l6", "audio_fset": "covarep_like", "vision_fset": "facial_like",
                                               "dataset_vision_fsets": {"speech": None}, "vision_missing": "zero"},
               "train": {"seeds": [1]}, "models": {"cmbert": {"baseline": "tbert"}, "tbert": {}}}
     assert wfc.tokens_vset(config, "demo") == "facial_like"

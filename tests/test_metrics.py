@@ -26,6 +26,19 @@ def test_binary_conventions_differ_on_zero_labels():
     assert m["f1_non0"] == pytest.approx(f1_score(Y[keep] > 0, P[keep] > 0, average="weighted"))
 
 
+def test_f1_cmbert_is_the_cmbert_codes_swapped_f1():
+    """run_classifier.py: f1_score(predict > 0, truth > 0, average='weighted'): the per-class F1 values
+    are the same either way round, but they are weighted by the predicted class counts."""
+    y, p = np.array([1.0, 1.0, 1.0, -1.0]), np.array([1.0, 1.0, -1.0, -1.0])
+    m = compute_metrics(y, p)
+    f1_pos, f1_neg = 4 / 5, 2 / 3
+    assert m["f1_cmbert"] == pytest.approx((f1_pos * 2 + f1_neg * 2) / 4)  # predicted: 2 positive, 2 not
+    assert m["f1_cmbert"] == pytest.approx(f1_score(p > 0, y > 0, average="weighted"))
+    assert f1_score(y > 0, p > 0, average="weighted") == pytest.approx((f1_pos * 3 + f1_neg * 1) / 4)
+    assert m["acc2_cmbert"] == pytest.approx(3 / 4)
+    assert compute_metrics(Y, P)["f1_cmbert"] == pytest.approx(f1_score(P > 0, Y > 0, average="weighted"))
+
+
 def test_multiclass_and_regression_metrics():
     m = compute_metrics(Y, P)
     # acc7: round(clip(.,-3,3)): Y -> [-3,-1,0,0,0,1,3,-0], P -> [-2,0,-0,0,1,2,1,-1]

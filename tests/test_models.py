@@ -99,25 +99,84 @@ def test_cmbert_ignores_padding_positions():
     assert torch.allclose(model(other)[2], model(batch)[2], atol=1e-5)
 
 
-def test_cmbert_parameter_groups_follow_the_published_code():
-    model = build("cmbert", lr_encoder=2e-5, lr_fusion=0.01, lr_head=3e-5)
+def group_of(model):
+    """parameter name -> (group name, lr, weight decay) for the trainable parameters."""
     apply_freeze(model, model.frozen_patterns())
-    groups = {g["name"]: g for g in model.param_groups()}
     names = {id(p): n for n, p in model.named_parameters()}
-    fusion = {names[id(p)] for k in ("fusion", "fusion_no_decay") for p in groups.get(k, {"params": []})["params"]}
-    assert {g["lr"] for k, g in groups.items() if k.startswith("fusion")} == {0.01}
-    assert {g["lr"] for k, g in groups.items() if k.startswith("encoder")} == {2e-5}
-    assert {g["lr"] for k, g in groups.items() if k.startswith("head")} == {3e-5}
-    assert "fusion_attention.modality_weights" in fusion and "proj_audio.conv.weight" in fusion
-    assert "dense.weight" in fusion and "layer_norm.weight" in fusion
-    assert all("encoder.embeddings" not in n for n in names.values() if n in fusion)
-    # frozen embeddings are in no group
-    in_groups = {names[id(p)] for g in groups.values() for p in g["params"]}
-    assert not any(n.startswith("encoder.embeddings.") for n in in_groups)
-    assert any(n.startswith("encoder.encoder.layer.") for n in in_groups)
-    assert groups["encoder_no_decay"]["weight_decay"] == 0.0
-    # audio projection has no bias (published code)
-    assert model.proj_audio.conv.bias is None
+    return {names[id(p)]: (g["name"], g["lr"], g["weight_decay"]) for g in model.param_groups() for p in g["params"]}
+
+
+def test_cmbert_paper_preset_parameter_groups():
+    """Default (paper) preset: every fusion parameter (projections, modality weights, the fusion's
+    scalar bias, dense, its LayerNorm) at lr_fusion; biases and LayerNorm parameters without decay;
+    the head trainable at lr_head; embeddings frozen. The published code differs (next test)."""
+    model = build("cmbert", lr_encoder=2e-5, lr_fusion=0.01, lr_head=3e-5)
+    groups = group_of(model)
+    for name in ("proj_text.conv.weight", "proj_audio.conv.weight", "fusion_attention.modality_weights",
+                 "fusion_attention.bias", "dense.weight", "dense.bias", "layer_norm.weight", "layer_norm.bias"):
+        assert groups[name][1] == 0.01, name
+    assert groups["dense.weight"][2] == 0.01
+    assert groups["fusion_attention.bias"][2] == groups["dense.bias"][2] == groups["layer_norm.weight"][2] == 0.0
+    assert groups["head.linear.weight"][1:] == (3e-5, 0.01) and groups["head.linear.bias"][1:] == (3e-5, 0.0)
+    encoder = {n: g for n, g in groups.items() if n.startswith("encoder.")}
+    assert encoder and {g[1] for g in encoder.values()} == {2e-5}
+    assert not any(n.startswith("encoder.embeddings.") for n in groups)
+    assert any(n.startswith("encoder.encoder.layer.") for n in groups)
+    assert model.proj_audio.conv.bias is None  # the published code's audio projection has no bias
+    assert model.fusion_dropout.p == 0.0 and model.padding_invariant
+
+
+def test_cmbert_code_preset_parameter_groups_are_the_published_codes():
+    """run_classifier.py: names containing `bias` go to the no-decay group at the base lr 2e-5 first
+    (so the fusion's scalar bias, dense.bias and the LayerNorm bias train at 2e-5); the fusion
+    LayerNorm weight (named LayerNorm1 there) is decayed at lr 0.01; the final classifier is never
+    unfrozen. Checked numerically against the code in test_cmbert_code_fidelity.py."""
+    model = build("cmbert", fidelity="code")
+    groups = group_of(model)
+    for name in ("fusion_attention.bias", "dense.bias", "layer_norm.bias"):
+        assert groups[name][1:] == (2e-5, 0.0), name
+    for name in ("proj_text.conv.weight", "proj_audio.conv.weight", "fusion_attention.modality_weights.0",
+                 "fusion_attention.modality_weights.1", "dense.weight", "layer_norm.weight"):
+        assert groups[name][1:] == (0.01, 0.01), name
+    assert not any(n.startswith("head.") for n in groups)
+    assert groups["encoder.encoder.layer.0.attention.output.LayerNorm.weight"][2] == 0.0
+    assert model.fusion_dropout.p == 0.1 and not model.padding_invariant
+    assert model.describe()["fidelity"] == "code" and model.describe()["norm"] == "code"
+    # each preset key can still be set on its own
+    assert build("cmbert", fidelity="code", norm="paper").padding_invariant
+
+
+def test_cmbert_code_norm_depends_on_the_batch_and_padding_paper_norm_does_not():
+    batch = make_batch()
+    for fidelity, invariant in (("paper", True), ("code", False)):
+        model = build("cmbert", fidelity=fidelity)
+        with torch.no_grad():
+            full = model(batch)
+            alone = model({k: v[2:3, :8] if v.dim() > 1 else v[2:3] for k, v in batch.items()})[0]  # alone, less padding
+        assert torch.allclose(alone, full[2], atol=1e-6) is invariant, fidelity
+
+
+def test_cmbert_code_norm_passes_no_gradient_through_the_norm():
+    """The published code computes the norm in numpy: d(x / c) / dx = 1 / c with c a constant."""
+    from msaflow.models.blocks import scale_by_sqrt_frobenius_of_batch
+
+    x = torch.randn(2, 3, 4, requires_grad=True)
+    scale_by_sqrt_frobenius_of_batch(x).sum().backward()
+    c = x.detach().pow(2).sum().sqrt().sqrt()
+    assert torch.allclose(x.grad, torch.full_like(x, 1.0) / c)
+
+
+def test_tbert_heads():
+    batch = make_batch()
+    cls, pooler = build("tbert"), build("tbert", head="pooler")
+    pooler.load_state_dict(cls.state_dict())
+    assert cls.describe()["head"] == "cls"
+    hidden = cls.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    with torch.no_grad():
+        assert torch.allclose(cls(batch), cls.head(hidden.last_hidden_state[:, 0]), atol=1e-6)
+        assert torch.allclose(pooler(batch), cls.head(hidden.pooler_output), atol=1e-6)
+    with pytest.raises(Exception, match="head"):
+        build("tbert", head="mean")
 
 
 def test_masked_attention_gives_zero_weight_to_padding():

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_pipeline import FSET, REPO, snakemake, write_config, write_small_spec
+from e2e_pipeline import FSET, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -46,12 +46,9 @@ def _run_peer(*args, timeout=900) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_exports(tmp_path_factory):
+def demo_exports(small_demo):
     _peer_python()
-    work = tmp_path_factory.mktemp("peers")
-    write_config(work, write_small_spec(work / "spec.yaml"))
-    snakemake(work, f"work/demo/exports/{FSET}_mmsa_aligned.pkl", timeout=1800)
-    return work / "work" / "demo" / "exports"
+    return small_demo / "work" / "demo" / "exports"  # conftest.small_demo builds the exports too
 
 
 @pytest.fixture(scope="module")

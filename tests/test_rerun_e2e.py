@@ -20,6 +20,7 @@ from e2e_pipeline import (
     expected,
     planned_jobs,
     snakemake,
+    stage_jobs,
     targets,
     update_config,
     write_config,
@@ -30,14 +31,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(small_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("rerun")
-    spec = write_small_spec(root / "spec.yaml")
-    work = root / "built"
-    write_config(work, spec)
-    assert planned_jobs(work) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
-    snakemake(work, *targets())
-    return work
+    fresh = root / "fresh"
+    write_config(fresh, write_small_spec(root / "spec.yaml"))
+    assert planned_jobs(fresh) == expected(*ALL_STAGES), "a fresh directory must plan the whole pipeline"
+    return small_demo  # the same configuration, built once per session (conftest.small_demo)
 
 
 @pytest.fixture
@@ -93,6 +92,17 @@ def test_acoustic_setting_reruns_acoustic_onward_not_audio_or_align(work):
     planned = planned_jobs(work)
     assert planned == expected("acoustic", "words", "tokens", "train", "evaluate", "dataset_summary")
     assert not any(job.startswith(("audio", "align", "manifest", "shard", "make_demo")) for job in planned)
+
+
+def test_visual_setting_reruns_visual_onward_not_audio_align_or_acoustic(work):
+    # The frame-rate cap is a visual option, a param of the facial_like visual jobs; the visual
+    # words feed the tokens (vision), hence tokens and what follows; the acoustic words stay.
+    update_config(work, "visual", options={"facial_like": {"fps_max": 5, "max_faces": 2}})
+    planned = planned_jobs(work)
+    assert planned >= expected("visual", "words_visual", "tokens", "train", "evaluate")
+    assert not planned & stage_jobs("words"), "the acoustic words do not read the visual frames"
+    assert planned <= expected("visual", "words_visual", "tokens", "train", "evaluate", "dataset_summary")
+    assert not any(job.startswith(("audio", "align", "acoustic", "manifest", "shard", "make_demo")) for job in planned)
 
 
 def _copy_workflow(dst: Path) -> Path:
@@ -163,8 +173,8 @@ def test_adding_one_video_reruns_only_its_shard(work):
     changed = [s for s in SHARDS if (work / f"work/demo/shards/{s}.tsv").read_bytes() != before[s]]
     assert changed == [shard]
     planned = planned_jobs(work)
-    assert planned == expected("audio", "align", "acoustic", "words", "tokens", "train", "evaluate", "dataset_summary",
-                               shards=[shard])
+    assert planned == expected("audio", "align", "acoustic", "visual", "words", "words_visual", "tokens", "train",
+                               "evaluate", "dataset_summary", shards=[shard])
     # and the real run does exactly that: the other shards' outputs are untouched
     others = [p for s in SHARDS if s != shard for p in (work / f"work/demo/audio/{s}.qc.tsv", work / f"work/demo/align/{s}.tsv")]
     mtimes = {p: p.stat().st_mtime_ns for p in others}

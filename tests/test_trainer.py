@@ -149,3 +149,70 @@ def test_gradient_accumulation_equals_the_larger_batch(tokens, tmp_path):
     assert len(tokens["train"]["labels"]) % 16  # a partial last group is exercised
     assert all(torch.allclose(big[k], small[k], atol=1e-5) for k in big)
     assert h_big["epochs"][-1]["train_loss"] == pytest.approx(h_small["epochs"][-1]["train_loss"], rel=1e-4)
+
+
+def test_bertadam_semantics():
+    """pytorch-pretrained-bert 0.6.1's BertAdam: clipping per parameter tensor, no bias correction,
+    decoupled decay inside the update, warmup_linear = x/w then 1 - x (negative past t_total),
+    step counted per parameter from 0 (so the first update has lr 0)."""
+    import torch
+
+    from msaflow.training.bertadam import BertAdam, bert_warmup_linear
+
+    assert bert_warmup_linear(0.0, 0.1) == 0.0 and bert_warmup_linear(0.05, 0.1) == pytest.approx(0.5)
+    assert bert_warmup_linear(0.1, 0.1) == pytest.approx(0.9) and bert_warmup_linear(1.2, 0.1) == pytest.approx(-0.2)
+    big, small = torch.nn.Parameter(torch.tensor([1.0, -2.0])), torch.nn.Parameter(torch.tensor([0.5]))
+    opt = BertAdam([{"params": [big, small], "weight_decay": 0.01}], lr=0.1, max_grad_norm=1.0)
+    big.grad, small.grad = torch.tensor([3.0, 4.0]), torch.tensor([0.5])
+    opt.step()
+    for p, g, p0 in ((big, torch.tensor([0.6, 0.8]), torch.tensor([1.0, -2.0])),  # norm 5 clipped to 1 alone
+                     (small, torch.tensor([0.5]), torch.tensor([0.5]))):  # not clipped by the other tensor
+        update = (0.1 * g) / ((0.001 * g * g).sqrt() + 1e-6) + 0.01 * p0
+        assert torch.allclose(p.detach(), p0 - 0.1 * update, atol=1e-6)
+    scheduled = torch.nn.Parameter(torch.ones(2))
+    opt = BertAdam([scheduled], lr=0.1, warmup=0.1, t_total=10)
+    scheduled.grad = torch.ones(2)
+    opt.step()
+    assert torch.equal(scheduled.detach(), torch.ones(2))  # step 0: lr 0
+    assert opt.current_lrs() == [pytest.approx(0.1 * 0.9)]  # step 1: x = 0.1, past the warmup
+
+
+def test_bertadam_training_with_the_code_preset_resumes_and_keeps_padding(tokens, tmp_path, monkeypatch):
+    def run_code(path, **cfg):
+        seed_everything(1111)
+        model = build_model({"arch": "cmbert", "fidelity": "code"}, tokens["meta"], encoder=tiny_encoder())
+        trainer = Trainer(model, TrainConfig(batch_size=8, epochs=2, threads=1, optimizer="bertadam", **cfg), 1111, path)
+        history = trainer.fit(tokens["train"], tokens["valid"])
+        return history, trainer.predict(tokens["test"])[0]
+
+    history, reference = run_code(tmp_path / "ref")
+    assert history["optimizer"] == "bertadam" and history["trim_padding"] is False
+    assert {g["name"] for g in history["optimizer_groups"]} == {"encoder", "encoder_no_decay", "fusion"}
+    calls = {"n": 0}
+    original = Trainer._save_checkpoint
+
+    def killing_save(self, state):
+        original(self, state)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", killing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_code(tmp_path / "killed")
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    history, resumed = run_code(tmp_path / "killed")
+    assert history["resumed_at_epoch"] == 2 and np.array_equal(resumed, reference)
+
+
+def test_model_train_settings_apply_last():
+    from msaflow.training import workflow_config as wfc
+
+    config = {"train": {"seeds": [1], "epochs": 3, "batch_size": 24, "dataset_overrides": {"demo": {"epochs": 10}}},
+              "models": {"tbert": {"arch": "tbert"},
+                         "cmbertcode": {"arch": "cmbert", "fidelity": "code",
+                                        "train": {"optimizer": "bertadam", "trim_padding": False}}}}
+    code = json.loads(wfc.train_settings_json(config, "demo", "cmbertcode"))
+    assert code["optimizer"] == "bertadam" and code["trim_padding"] is False and code["epochs"] == 10
+    assert "optimizer" not in wfc.train_settings(config, "demo", "tbert")
+    assert "train" not in json.loads(wfc.model_settings_json(config, "cmbertcode"))

@@ -52,6 +52,23 @@ def test_vectorised_equals_reference_loop():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
+def test_infinite_frame_values_are_undefined_and_do_not_poison_later_words():
+    """One +-inf frame must only be an undefined value of its own word, not NaN in every later word
+    (inf - inf in the prefix sums)."""
+    feats = np.arange(12, dtype=float)[:, None].repeat(2, axis=1)
+    feats[3, 0], feats[4, 1] = np.inf, -np.inf
+    words = np.array([[0.0, 0.03], [0.03, 0.06], [0.06, 0.09], [0.09, 0.12]])
+    nan = W.average(feats, grid(12), words, mode="nanmean")
+    np.testing.assert_allclose(nan[:, 0], [1.0, 4.5, 7.0, 10.0])  # word 1: frames 4, 5 (frame 3 undefined)
+    np.testing.assert_allclose(nan[:, 1], [1.0, 4.0, 7.0, 10.0])  # word 1: frames 3, 5
+    plain = W.average(feats, grid(12), words, mode="mean", fill_value=0.0)
+    np.testing.assert_allclose(plain[:, 0], [1.0, 3.0, 7.0, 10.0])  # (0 + 4 + 5) / 3
+    assert np.isfinite(plain).all()
+    for mode in ("mean", "nanmean"):
+        np.testing.assert_allclose(W.average(feats, grid(12), words, mode=mode),
+                                   W.average_reference(feats, grid(12), words, mode=mode))
+
+
 def test_bad_mode():
     with pytest.raises(ValueError):
         W.average(np.zeros((2, 1)), grid(2), np.array([[0, 0.01]]), mode="median")

@@ -24,10 +24,12 @@ STAGES: dict[str, tuple[str, str]] = {
     "sdk-manifest": ("msaflow.stages.sdk_manifest", "manifest from CMU-MultimodalSDK label and word files"),
     "sdk-align": ("msaflow.stages.sdk_align", "word table for one shard from a CMU-MultimodalSDK words file"),
     "sdk-acoustic": ("msaflow.stages.sdk_acoustic", "frame features for one shard from a CMU-MultimodalSDK COVAREP file"),
+    "sdk-visual": ("msaflow.stages.sdk_visual", "visual frame features for one shard from a CMU-MultimodalSDK FACET/OpenFace file"),
     "shard": ("msaflow.stages.shard", "write one shard's rows of a manifest"),
     "audio": ("msaflow.stages.audio", "extract 16 kHz mono wav per utterance for one shard"),
     "align": ("msaflow.stages.align", "word-level forced alignment for one shard"),
     "acoustic": ("msaflow.stages.acoustic", "frame-level acoustic features for one shard"),
+    "visual": ("msaflow.stages.visual", "frame-level facial features for one shard (mediapipe | openface)"),
     "words": ("msaflow.stages.words", "word-level averaging of frame features"),
     "exports": ("msaflow.stages.exports", "word-level features in MMSA's and MAG-BERT's own pickle layouts"),
     "tokens": ("msaflow.stages.tokens", "tokenise and align word features to word-pieces"),
@@ -39,6 +41,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("msaflow.stages.evaluate", "aggregate seeds into a result file"),
     "summarize": ("msaflow.stages.summarize", "write results/dataset_{ds}.json: splits, labels, durations, QC"),
     "show": ("msaflow.stages.show", "print a result file as a table"),
+    "report": ("msaflow.stages.report", "write results/report_{ds}.html: tables and figures of a dataset's results"),
+    "progress": ("msaflow.stages.progress", "show the last progress line of every running stage job (from work/logs)"),
+    "predict": ("msaflow.stages.predict", "score a new clip with a trained run (a transcript is required: no ASR)"),
 }
 
 

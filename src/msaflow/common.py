@@ -179,8 +179,35 @@ def get_logger(name: str, log_file: str | os.PathLike | None = None) -> logging.
     return logger
 
 
+LOG_PROGRESS_INTERVAL_S = 10.0  # one progress line per this many seconds in a log file
+
+
+class _LineStream:
+    """tqdm's redraws as one line each: in a log file (not a terminal) a carriage-return bar would
+    pile up on one line, so `tail -f work/logs/<ds>/<stage>.log` shows a line per update instead."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def progress(iterable, desc: str, total: int | None = None):
-    """A tqdm bar on stderr (Snakemake sends stderr to the rule's log)."""
+    """A progress bar on stderr (Snakemake sends stderr to the rule's log).
+
+    On a terminal: a redrawn tqdm bar. Otherwise (a rule's log file): a line such as
+    `align s001:  40%|####      | 34/84 [00:12<00:18, 2.80it/s]` every 10 s and at the end.
+    """
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    if sys.stderr.isatty():
+        return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, total=total, file=_LineStream(sys.stderr), mininterval=LOG_PROGRESS_INTERVAL_S,
+                ncols=100, ascii=True)

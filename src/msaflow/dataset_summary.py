@@ -42,26 +42,35 @@ def stage_counts(qc_files: list[str]) -> dict:
             "top_reasons": dict(reasons.most_common(5))}
 
 
+def word_counts(align_tables: list[str]) -> Counter:
+    """Words per utterance from the alignment tables."""
+    counts = Counter()
+    for table in align_tables:
+        for row in read_tsv(table):
+            counts[row["utterance_id"]] += 1
+    return counts
+
+
+def utterance_durations(rows: list[dict], audio_dirs: list[str] | None = None) -> dict[str, float]:
+    """Seconds per utterance: the manifest's start/end when given, else the audio stage's wav headers."""
+    durations = {r["utterance_id"]: float(r["end"]) - float(r["start"]) for r in rows if r.get("start") and r.get("end")}
+    if not durations and audio_dirs:
+        by_shard = {Path(d).name: Path(d) for d in audio_dirs}
+        for r in rows:
+            seconds = _wav_seconds(by_shard.get(r["shard"], Path("/nonexistent")) / f"{r['utterance_id']}.wav")
+            if seconds is not None:
+                durations[r["utterance_id"]] = seconds
+    return durations
+
+
 def summarize(dataset: str, manifest: str, qc_by_stage: dict[str, list[str]], align_tables: list[str],
               audio_dirs: list[str] | None = None) -> dict:
     rows = read_tsv(manifest)
     labels = np.array([float(r["label"]) for r in rows])
     per_split = Counter(r["mode"] for r in rows)
     histogram, _ = np.histogram(np.clip(labels, -3, 3), bins=LABEL_BINS)
-    words_per_utterance = Counter()
-    for table in align_tables:
-        for row in read_tsv(table):
-            words_per_utterance[row["utterance_id"]] += 1
-    durations = []
-    for r in rows:
-        if r.get("start") and r.get("end"):
-            durations.append(float(r["end"]) - float(r["start"]))
-    if not durations and audio_dirs:
-        by_shard = {Path(d).name: Path(d) for d in audio_dirs}
-        for r in rows:
-            seconds = _wav_seconds(by_shard.get(r["shard"], Path("/nonexistent")) / f"{r['utterance_id']}.wav")
-            if seconds is not None:
-                durations.append(seconds)
+    words_per_utterance = word_counts(align_tables)
+    durations = list(utterance_durations(rows, audio_dirs).values())
     return {
         "dataset": dataset,
         "utterances": len(rows),

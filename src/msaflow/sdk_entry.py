@@ -27,6 +27,15 @@ SDK_FILES = {
               "labels": "CMU_MOSEI_Labels.csd"},
 }
 SDK_ACOUSTIC_FSET = "covarep"  # the real COVAREP columns, as distinct from our covarep_like
+# Optional visual files of the SDK releases, by our feature-set name (work/{ds}/visual/{vset}/).
+# FACET (iMotions Emotient FACET, commercial) and OpenFace 2 frames as the SDK published them.
+SDK_VISUAL_FILES = {
+    "mosi": {"facet41": "CMU_MOSI_Visual_Facet_41.csd", "facet42": "CMU_MOSI_Visual_Facet_42.csd",
+             "openface2": "CMU_MOSI_Visual_OpenFace_2.csd"},
+    "mosei": {"facet42": "CMU_MOSEI_VisualFacet42.csd", "openface2": "CMU_MOSEI_VisualOpenFace2.csd"},
+}
+SDK_VISUAL_METHODS = {"facet41": "FACET 4.1 (iMotions/Emotient)", "facet42": "FACET 4.2 (iMotions/Emotient)",
+                      "openface2": "OpenFace 2"}
 COVAREP_COLUMNS = (["F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "Rd", "Rd_conf", "creak"]
                    + [f"MCEP_{i}" for i in range(25)] + [f"HMPDM_{i}" for i in range(25)]
                    + [f"HMPDD_{i}" for i in range(13)])
@@ -49,6 +58,12 @@ class Segment:
     @property
     def text(self) -> str:
         return " ".join(word for word, _, _ in self.words)
+
+
+def sdk_visual_files(root: str | Path, folds: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """{visual set: file name} of the SDK visual files present in `root` (defaults by folds + overrides)."""
+    names = {**SDK_VISUAL_FILES.get(folds, {}), **(overrides or {})}
+    return {vset: name for vset, name in sorted(names.items()) if (Path(root) / name).is_file()}
 
 
 def sdk_file_paths(root: str | Path, files: dict[str, str]) -> dict[str, Path]:
@@ -144,6 +159,45 @@ def read_segments(labels_path: Path, words_path: Path, label_column: int = 0,
                     continue
                 segments.append(Segment(video_id, clip_id, start, end, label, tuple(segment_words)))
     return segments, problems
+
+
+def dimension_names(path: Path, width: int, prefix: str) -> list[str]:
+    """The file's own per-column names (metadata 'dimension names') when it has one per column."""
+    handle, _ = _open(path)
+    with handle:
+        root = handle[list(handle.keys())[0]]
+        names = None
+        if "metadata" in root and "dimension names" in root["metadata"]:
+            raw = root["metadata"]["dimension names"][()]
+            if np.ndim(raw) == 1 and len(raw) == width:
+                names = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in raw]
+    if names and len(set(names)) == width and all(names):
+        return names
+    return [f"{prefix}_{i}" for i in range(width)]
+
+
+def frame_entries(path: Path, segments: list[Segment], qc, n_columns: int | None = None, what: str = "frame"):
+    """Cut an SDK frame file per segment: (entries for write_csd, column count), one QC row per segment.
+
+    Non-finite values (the published files hold -inf/inf, e.g. log of zero) become NaN, noted in QC.
+    """
+    from msaflow.common import progress
+
+    entries = []
+    for segment, frames, intervals in progress(segment_frames(path, segments), desc=f"sdk {what}", total=len(segments)):
+        uid = segment.utterance_id
+        if frames is None:
+            qc.add(uid, "failed", f"video {segment.video_id} not in {path.name}")
+        elif n_columns is not None and frames.shape[1] != n_columns:
+            qc.add(uid, "failed", f"{frames.shape[1]} {what} columns, expected {n_columns}")
+        elif len(frames) == 0:
+            qc.add(uid, "failed", f"no {what} frame inside the segment")
+        else:
+            n_columns = frames.shape[1]
+            bad = ~np.isfinite(frames)
+            entries.append((uid, np.where(bad, np.nan, frames), intervals))
+            qc.add(uid, "ok", f"{int(bad.sum())} non-finite values set to NaN" if bad.any() else "")
+    return entries, n_columns
 
 
 def segment_frames(acoustic_path: Path, segments: list[Segment]):

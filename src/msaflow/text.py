@@ -21,6 +21,10 @@ Rules, applied in order:
    years (``1999`` -> ``nineteen ninety nine``, ``2015`` -> ``twenty fifteen``; ``2005`` stays
    ``two thousand five``), decades (``1990s``/``90s`` -> ``nineteen nineties``/``nineties``),
    ``%`` -> ``percent``, ``$5`` -> ``five dollars``, ``&`` -> ``and``.
+   The chosen reading is the one the word table lists; `normalize_transcript_groups` also
+   returns the other common readings of a cardinal or year (``2019`` is also said ``two
+   thousand nineteen`` or ``two thousand and nineteen``, ``1,500`` ``fifteen hundred``) so
+   that the aligner can follow whichever the speaker used.
 5. Hyphens and slashes split words (``well-known`` -> ``well known``) because dictionaries list
    the parts, not the compounds; dashes used as punctuation disappear.
 6. Contractions stay one word (``don't``, ``it's``, ``y'all``): the CMU dictionary lists them
@@ -34,8 +38,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
-__all__ = ["normalize_transcript", "is_marker", "is_nonspeech_marker", "number_to_words"]
+__all__ = ["WordGroup", "normalize_transcript", "normalize_transcript_groups", "is_marker", "is_nonspeech_marker",
+           "number_to_words"]
 
 SHORT_PAUSE_TOKEN = "sp"
 # Leading-apostrophe forms that are words in their own right (CMU dictionary spellings).
@@ -57,6 +63,18 @@ _NUMBER_TOKEN = re.compile(
     r"(?P<suf>st|nd|rd|th|s|'s|%)?(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class WordGroup:
+    """Consecutive transcript words that came from one source token.
+
+    `words` are what `normalize_transcript` lists; `alternatives` are other readings a speaker
+    may have used for the same token (only numbers have any), each a tuple of words.
+    """
+
+    words: tuple[str, ...]
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
 
 def _marker_placeholder(index: int) -> str:
@@ -119,38 +137,67 @@ def _plural(words: list[str]) -> list[str]:
     return words[:-1] + [last]
 
 
-def _spell_number(match: re.Match) -> str:
+def _with_and(n: int) -> list[str]:
+    """British cardinal: 'and' before the last part below a hundred (2019 -> two thousand and nineteen)."""
+    rest = n % 100
+    if n < 100 or rest == 0:
+        return number_to_words(n)
+    return number_to_words(n - rest) + ["and"] + number_to_words(rest)
+
+
+def _cardinal_readings(value: int, digits: str, has_comma: bool, is_year: bool) -> list[list[str]]:
+    """The transcript's reading of a plain number first, then other common ones (no duplicates)."""
+    main = _year_to_words(value) if is_year else number_to_words(value)
+    readings = [main, number_to_words(value), _with_and(value)]
+    if len(digits) == 4 and not has_comma and 2001 <= value <= 2009:
+        readings.append(["twenty", "oh", _ONES[value % 10]])  # 2005 -> twenty oh five
+    if 1100 <= value <= 9900 and value % 100 == 0 and value % 1000:
+        readings.append(number_to_words(value // 100) + ["hundred"])  # 1,500 -> fifteen hundred
+    if 100 <= value < 200:
+        readings.extend([["a"] + r[1:] for r in (number_to_words(value), _with_and(value))])  # a hundred (and) fifty
+    unique: list[list[str]] = []
+    for reading in readings:
+        if reading not in unique:
+            unique.append(reading)
+    return unique
+
+
+def _spell_number(match: re.Match) -> tuple[list[str], list[list[str]]]:
+    """The words of a number token and the alternative readings of plain cardinals and years."""
     digits = match.group("num").replace(",", "")
     decimal = match.group("dec")
     suffix = (match.group("suf") or "").lower()
     value = int(digits)
     has_comma = "," in match.group("num")
+    readings: list[list[str]]
     if decimal:
-        words = number_to_words(value) + ["point"] + [_ONES[int(d)] for d in decimal[1:]]
+        readings = [number_to_words(value) + ["point"] + [_ONES[int(d)] for d in decimal[1:]]]
     elif suffix in ("st", "nd", "rd", "th"):
-        words = _ordinal(number_to_words(value))
+        readings = [_ordinal(number_to_words(value))]
         suffix = ""
     elif suffix == "s" and len(digits) == 2 and value % 10 == 0:  # the 90s
-        words = _plural(number_to_words(value))
+        readings = [_plural(number_to_words(value))]
         suffix = ""
     elif suffix == "s" and len(digits) == 4 and value % 10 == 0 and not has_comma:  # the 1990s
-        words = _plural(_year_to_words(value) if _looks_like_year(value) or value % 100 else number_to_words(value))
+        readings = [_plural(_year_to_words(value) if _looks_like_year(value) or value % 100 else number_to_words(value))]
         suffix = ""
-    elif len(digits) == 4 and not has_comma and _looks_like_year(value) and not match.group("cur"):
-        words = _year_to_words(value)
     elif len(digits) > 1 and digits.startswith("0"):  # 007, phone-like digit strings
-        words = [_ONES[int(d)] for d in digits]
+        readings = [[_ONES[int(d)] for d in digits]]
     else:
-        words = number_to_words(value)
-    if suffix == "'s":
-        words = words[:-1] + [words[-1] + "'s"]
-    elif suffix == "%":
-        words.append("percent")
-    elif suffix == "s":
-        words = _plural(words)
-    if match.group("cur"):
-        words.append("dollar" if value == 1 and not decimal else "dollars")
-    return " " + " ".join(words) + " "
+        is_year = len(digits) == 4 and not has_comma and _looks_like_year(value) and not match.group("cur")
+        readings = _cardinal_readings(value, digits, has_comma, is_year)
+    finished = []
+    for words in readings:
+        if suffix == "'s":
+            words = words[:-1] + [words[-1] + "'s"]
+        elif suffix == "%":
+            words = words + ["percent"]
+        elif suffix == "s":
+            words = _plural(words)
+        if match.group("cur"):
+            words = words + ["dollar" if value == 1 and not decimal else "dollars"]
+        finished.append(words)
+    return finished[0], finished[1:]
 
 
 def _fold_accents(text: str) -> str:
@@ -203,21 +250,33 @@ def normalize_transcript(text: str, keep_markers: bool = False) -> list[str]:
     >>> normalize_transcript("(umm) <laughter> sp", keep_markers=True)
     ['umm', '<laughter>', 'sp']
     """
+    return [w for group in normalize_transcript_groups(text, keep_markers) for w in group.words]
+
+
+def normalize_transcript_groups(text: str, keep_markers: bool = False) -> list[WordGroup]:
+    """`normalize_transcript`'s words grouped by source token, with the readings of numbers.
+
+    >>> [g.words for g in normalize_transcript_groups("in 2019")]
+    [('in',), ('twenty', 'nineteen')]
+    >>> normalize_transcript_groups("2019")[0].alternatives[:2]
+    (('two', 'thousand', 'nineteen'), ('two', 'thousand', 'and', 'nineteen'))
+    """
     if not isinstance(text, str):
         raise TypeError(f"transcript must be a string, got {type(text).__name__}")
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = _fold_accents(text)
 
-    # Markers become placeholders so that later punctuation rules cannot damage them.
-    kept: list[str] = []
+    # Markers and spelled-out numbers become placeholders so that later punctuation rules
+    # cannot damage them (a number's words are already clean).
+    kept: list[WordGroup] = []
 
-    def keep(token: str) -> str:
-        kept.append(token)
+    def keep(group: WordGroup) -> str:
+        kept.append(group)
         return f" {_marker_placeholder(len(kept) - 1)} "
 
     def bracket_event(match: re.Match) -> str:
         label = re.sub(r"[^a-z0-9_]+", "_", match.group(1).lower()).strip("_")
-        return keep(f"<{label}>") if keep_markers and label else " "
+        return keep(WordGroup((f"<{label}>",))) if keep_markers and label else " "
 
     def paren_filler(match: re.Match) -> str:
         if not keep_markers:
@@ -225,24 +284,28 @@ def normalize_transcript(text: str, keep_markers: bool = False) -> list[str]:
         inner = match.group(1)
         return " " + inner + " "  # a filler is spoken: its words go through the normal rules
 
+    def number(match: re.Match) -> str:
+        words, alternatives = _spell_number(match)
+        return keep(WordGroup(tuple(words), tuple(tuple(a) for a in alternatives)))
+
     text = _BRACKET_EVENT.sub(bracket_event, text)
     text = _PAREN_FILLER.sub(paren_filler, text)
     text = text.replace("&", " and ")
-    text = _NUMBER_TOKEN.sub(_spell_number, text)
+    text = _NUMBER_TOKEN.sub(number, text)
     text = text.lower()
     # A dash standing between spaces (or doubled) is punctuation, not a hyphen.
     text = re.sub(r"(?:\s-+\s)|(?:-{2,})", " ", f" {text} ")
 
-    placeholders = {_marker_placeholder(i): marker for i, marker in enumerate(kept)}
-    words: list[str] = []
+    placeholders = {_marker_placeholder(i): group for i, group in enumerate(kept)}
+    groups: list[WordGroup] = []
     for token in text.split():
         if token.startswith("\x00"):
-            words.append(placeholders[token])
+            groups.append(placeholders[token])
             continue
         for word in _clean_word(token):
             if word == SHORT_PAUSE_TOKEN:
                 if keep_markers:
-                    words.append(word)
+                    groups.append(WordGroup((word,)))
                 continue
-            words.append(word)
-    return words
+            groups.append(WordGroup((word,)))
+    return groups

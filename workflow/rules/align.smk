@@ -22,6 +22,9 @@ rule align:
         g2p_cache=f"{WORK}/cache/align_g2p_{config['align']['espeak_voice']}.tsv",
         textgrid_arg=lambda wc, output: f"--textgrid-dir '{output.textgrids}'" if config["align"]["textgrids"] else "",
         markers_arg="--keep-markers" if config["align"]["keep_markers"] else "",
+        switches=" ".join(flag for key, flag in (("refine_boundaries", "--no-refine-boundaries"),
+                                                  ("number_readings", "--no-number-readings"))
+                          if not config["align"][key]),
         mfa_args=_align_mfa_args(),
     threads: config["align"]["threads"]
     resources:
@@ -40,6 +43,8 @@ rule align:
         " --retry-beam-log10={params.settings[retry_beam_log10]} --retry-wbeam-log10={params.settings[retry_wbeam_log10]}"
         " --silence-probability {params.settings[silence_probability]}"
         " --min-engine-fraction {params.settings[min_engine_fraction]}"
+        " --window-s {params.settings[window_s]} --max-uncovered-speech-s {params.settings[max_uncovered_speech_s]}"
+        " {params.switches}"
         " --espeak-voice {params.settings[espeak_voice]} --g2p-cache {params.g2p_cache}"
         " --mfa-dictionary {params.settings[mfa][dictionary]} --mfa-acoustic-model {params.settings[mfa][acoustic_model]}"
         " {params.mfa_args} {params.markers_arg} {params.textgrid_arg} > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Helpers shared by all rule files. Paths follow the contracts in DESIGN.md §1.
 import json
+import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,7 +48,8 @@ def default_targets():
 # --- Dataset sources: raw media (MMSA layout) or precomputed CMU-MultimodalSDK files -------------
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
-from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, missing_sdk_message  # noqa: E402
+from msaflow.sdk_entry import SDK_ACOUSTIC_FSET, SDK_FILES, SDK_VISUAL_FILES, missing_sdk_message  # noqa: E402
+from msaflow.sdk_entry import sdk_visual_files as _sdk_visual_files  # noqa: E402
 
 def sdk_files(ds):
     cfg = dataset_config(ds)
@@ -119,6 +122,12 @@ wildcard_constraints:
 # --- end of issue-15 block -------------------------------------------------------------------
 
 
+def sdk_visual_files(ds):
+    """{visual set: file name} of the SDK visual files (FACET, OpenFace 2) present in the dataset folder."""
+    cfg = dataset_config(ds)
+    return _sdk_visual_files(cfg["root"], cfg.get("folds", "none"), cfg.get("sdk_files", {}).get("visual", {}))
+
+
 def raw_label_csv(wc):
     dataset_source(wc.ds)  # raises with the where-to-put-what message when the folder is empty
     return f"{corpus_root(wc.ds)}/label.csv"
@@ -140,13 +149,77 @@ def _align_mfa_args():
     return " ".join(f"--mfa-arg={arg}" for arg in config["align"]["mfa"]["extra_args"])
 
 
+# --- visual --------------------------------------------------------------------------------
+from msaflow.visual import ENGINE_SETS  # noqa: E402
+
+# Frame features of a feature set live under acoustic/ or visual/ (DESIGN.md §1); the words stage
+# averages both the same way. SDK sets: covarep (acoustic), facet41/facet42/openface2 (visual).
+ACOUSTIC_SETS = ["covarep_like", "egemaps", "compare", SDK_ACOUSTIC_FSET]
+SDK_VISUAL_SETS = sorted({vset for files in SDK_VISUAL_FILES.values() for vset in files})
+VISUAL_SETS = [s for sets in ENGINE_SETS.values() for s in sets] + SDK_VISUAL_SETS
+# The visual environment's python (mediapipe); a relative path is taken from the workflow folder.
+# Handed to `msaflow visual` through the environment (jobs inherit it; a cluster job re-reads this
+# file), not as a param: where the environment lives changes no number and must not rerun anything
+# (a fresh clone elsewhere has another absolute path).
+os.environ.update(MSAFLOW_VISUAL_PYTHON=str(Path(workflow.basedir) / config["visual"]["python"]))
+
+
+def frames_dir(fset):
+    return "visual" if fset in VISUAL_SETS else "acoustic"
+
+
+def acoustic_sets(ds):
+    """Acoustic sets whose word-level files words.done asks for (SDK datasets: the published COVAREP)."""
+    return [SDK_ACOUSTIC_FSET] if _source_or_raw(ds) == "sdk" else list(config["acoustic"]["feature_sets"])
+
+
+def visual_sets(ds):
+    """Visual sets whose word-level files words.done asks for: config visual.feature_sets for raw
+    media, the SDK visual files present for datasets read from CMU-MultimodalSDK files."""
+    if _source_or_raw(ds) == "sdk":
+        return list(sdk_visual_files(ds))
+    return list(config["visual"]["feature_sets"])
+
+
+def export_vision_set(ds):
+    """Visual set whose word-level features fill the exports' vision (None: zero placeholder).
+    exports.vision: null, a set name, or auto = the first of the dataset's visual sets."""
+    wanted = config["exports"].get("vision")
+    if not wanted:
+        return None
+    available = visual_sets(ds)
+    if wanted == "auto" or (_source_or_raw(ds) == "sdk" and wanted not in available):
+        return available[0] if available else None
+    return wanted
+
+
+def _visual_options(wc):
+    return json.dumps(config["visual"]["options"].get(wc.vset, {}), sort_keys=True)
+
+
+def _openface_args(wc):
+    """FeatureExtraction location and extra arguments; only the openface set sees them."""
+    if wc.vset not in ENGINE_SETS["openface"]:
+        return ""
+    of = config["visual"]["openface"]
+    return " ".join([f"--openface-executable {shlex.quote(of['executable'])}"]
+                    + [f"--openface-arg={shlex.quote(arg)}" for arg in of["extra_args"]])
+
+
+def _visual_code(wc):
+    engine_module = "visual/openface.py" if wc.vset in ENGINE_SETS["openface"] else "visual/mediapipe_engine.py"
+    return code_hash("visual/__init__.py", "visual/facial_like.py", "visual/worker.py", engine_module,
+                     "features/csd.py", "corpus.py", "stages/visual.py")
+
+
 # --- words ---------------------------------------------------------------------------------
 def _words_shards(kind):
     def inner(wc):
         shards = shard_names(wc.ds)
+        frames = f"{WORK}/{wc.ds}/{frames_dir(wc.fset)}/{wc.fset}"
         return {
-            "h5": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.h5" for s in shards],
-            "h5qc": [f"{WORK}/{wc.ds}/acoustic/{wc.fset}/{s}.qc.tsv" for s in shards],
+            "h5": [f"{frames}/{s}.h5" for s in shards],
+            "h5qc": [f"{frames}/{s}.qc.tsv" for s in shards],
             "align": [f"{WORK}/{wc.ds}/align/{s}.tsv" for s in shards],
             "alignqc": [f"{WORK}/{wc.ds}/align/{s}.qc.tsv" for s in shards],
         }[kind]
@@ -154,17 +227,8 @@ def _words_shards(kind):
 
 
 # --- exports ---------------------------------------------------------------------------------
-def exports_vision_fset():
-    """The visual feature set whose words the exports carry, or None (zero placeholder)."""
-    choice = config["exports"]["vision"]
-    if choice == "auto":
-        sets = (config.get("visual") or {}).get("feature_sets") or []
-        return sets[0] if sets else None
-    return choice
-
-
 def _exports_vision_input(wc):
-    vset = exports_vision_fset()
+    vset = export_vision_set(wc.ds)
     return {"vision": f"{WORK}/{wc.ds}/words/{vset}.csd"} if vset else {}
 
 

@@ -5,7 +5,12 @@ rule evaluate:
     input:
         unpack(lambda wc: wfc.evaluate_inputs(config, wc.ds, wc.model, dataset_source(wc.ds))),
     output:
-        "results/{model}_{ds}.json",
+        report(
+            "results/{model}_{ds}.json",
+            caption="../report/result_json.rst",
+            category="Results",
+            labels={"dataset": "{ds}", "file": "{model}"},
+        ),
     params:
         runs=lambda wc: wfc.run_dirs(config, wc.ds, wc.model),
         baseline=lambda wc: wfc.evaluate_baseline_args(config, wc.ds, wc.model),
@@ -34,7 +39,12 @@ rule dataset_summary:
     input:
         unpack(lambda wc: wfc.summary_inputs(config, wc.ds, shard_names(wc.ds), dataset_source(wc.ds))),
     output:
-        "results/dataset_{ds}.json",
+        report(
+            "results/dataset_{ds}.json",
+            caption="../report/dataset_json.rst",
+            category="Data",
+            labels={"dataset": "{ds}", "file": "summary"},
+        ),
     params:
         qc=lambda wc, input: wfc.summary_qc_args(input),
         audio_dirs=lambda wc: (

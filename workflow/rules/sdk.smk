@@ -81,3 +81,30 @@ rule sdk_acoustic:
     shell:
         "msaflow sdk-acoustic --shard-manifest {input.shard} --align-qc {input.align_qc}"
         " --acoustic {input.acoustic:q} --dataset {wildcards.ds} --out {output.h5} --qc {output.qc} > {log} 2>&1"
+
+
+rule sdk_visual:
+    wildcard_constraints:
+        ds=SDK_DATASETS,
+        vset=one_of(SDK_VISUAL_SETS),
+    input:
+        shard=shard_table,
+        align_qc=f"{WORK}/{{ds}}/align/{{shard}}.qc.tsv",
+        visual=lambda wc: str(Path(dataset_config(wc.ds)["root"]) / sdk_visual_files(wc.ds)[wc.vset]),
+    output:
+        h5=f"{WORK}/{{ds}}/visual/{{vset}}/{{shard}}.h5",
+        qc=f"{WORK}/{{ds}}/visual/{{vset}}/{{shard}}.qc.tsv",
+    params:
+        code=code_hash("sdk_entry.py", "features/csd.py", "stages/sdk_visual.py"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/features.yaml"
+    log:
+        f"{WORK}/logs/{{ds}}/sdk_visual_{{vset}}_{{shard}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/{{ds}}/sdk_visual_{{vset}}_{{shard}}.tsv"
+    shell:
+        "msaflow sdk-visual --vset {wildcards.vset} --shard-manifest {input.shard} --align-qc {input.align_qc}"
+        " --visual {input.visual:q} --dataset {wildcards.ds} --out {output.h5} --qc {output.qc} > {log} 2>&1"

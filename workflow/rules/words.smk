@@ -1,4 +1,5 @@
-# Word-level averages of frame features (CMU-MultimodalSDK semantics), per feature set.
+# Word-level averages of frame features (CMU-MultimodalSDK semantics), per feature set: acoustic
+# (acoustic/{fset}/) and visual (visual/{vset}/) sets go through the same `msaflow words`.
 
 
 rule words:
@@ -12,7 +13,7 @@ rule words:
         csd=f"{WORK}/{{ds}}/words/{{fset}}.csd",
         qc=f"{WORK}/{{ds}}/words/{{fset}}.qc.tsv",
     params:
-        settings=config["words"],
+        settings={k: config["words"][k] for k in ("mode", "fill_value")},
         columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
         presets=lambda wc: json.dumps(config["words"]["presets"]),
         znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
@@ -32,7 +33,7 @@ rule words:
         f"{WORK}/benchmarks/{{ds}}/words_{{fset}}.tsv"
     shell:
         "msaflow words --fset {wildcards.fset} --dataset {wildcards.ds} --manifest {input.manifest}"
-        " --acoustic {input.h5} --acoustic-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
+        " --frames {input.h5} --frames-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
         " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
         " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
         " {params.znorm} > {log} 2>&1"
@@ -40,7 +41,8 @@ rule words:
 
 rule words_all:
     input:
-        lambda wc: expand(f"{WORK}/{wc.ds}/words/{{fset}}.csd", fset=config["acoustic"]["feature_sets"]),
+        lambda wc: expand(f"{WORK}/{wc.ds}/words/{{fset}}.csd",
+                          fset=acoustic_sets(wc.ds) + visual_sets(wc.ds)),
     output:
         touch(f"{WORK}/{{ds}}/words.done"),
     localrule: True

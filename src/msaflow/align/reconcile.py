@@ -34,20 +34,50 @@ def reconcile(words: list[str], engine_words: list[EngineWord], source: str, dur
     intervals: list[WordInterval | None] = [None] * len(words)
 
     matcher = SequenceMatcher(None, spoken, [e.word.lower() for e in engine_words], autojunk=False)
-    pending: list[tuple[int, int, int, int]] = []  # transcript runs without an engine word of their own
+    pending: list[tuple[list[int], float | None, float | None]] = []  # runs without an engine word of their own
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             for k in range(i2 - i1):
                 e = engine_words[j1 + k]
                 intervals[spoken_index[i1 + k]] = WordInterval(words[spoken_index[i1 + k]], e.start, e.end, source)
         elif i2 > i1:  # 'replace' or 'delete': words the engine merged, split, renamed or skipped
-            pending.append((i1, i2, j1, j2))
+            run = [spoken_index[i] for i in range(i1, i2)]
+            if j2 > j1:  # the engine put something here: use its span
+                pending.append((run, engine_words[j1].start, max(e.end for e in engine_words[j1:j2])))
+            else:
+                pending.append((run, None, None))
+    return _fill(words, intervals, pending, source, duration)
 
+
+def reconcile_indexed(words: list[str], timed: list[EngineWord | None], source: str, duration: float
+                      ) -> tuple[list[WordInterval], int]:
+    """Like `reconcile`, for an engine result already in transcript order: `timed[k]` is the k-th
+    spoken word's time, or None if the engine did not time it (interpolated between neighbours)."""
+    spoken_index = [i for i, w in enumerate(words) if not is_nonspeech_marker(w)]
+    if len(timed) != len(spoken_index):
+        raise ValueError(f"{len(timed)} timed entries for {len(spoken_index)} spoken words")
+    intervals: list[WordInterval | None] = [None] * len(words)
+    pending: list[tuple[list[int], float | None, float | None]] = []
+    run: list[int] = []
+    for k, i in enumerate(spoken_index):
+        if timed[k] is None:
+            run.append(i)
+            continue
+        if run:
+            pending.append((run, None, None))
+            run = []
+        intervals[i] = WordInterval(words[i], timed[k].start, timed[k].end, source)
+    if run:
+        pending.append((run, None, None))
+    return _fill(words, intervals, pending, source, duration)
+
+
+def _fill(words, intervals, pending, source, duration) -> tuple[list[WordInterval], int]:
+    """Interpolate the pending runs of spoken words, then place the non-speech markers."""
     interpolated = 0
-    for i1, i2, j1, j2 in pending:
-        run = [spoken_index[i] for i in range(i1, i2)]
-        if j2 > j1:  # the engine put something here: use its span
-            start, end = engine_words[j1].start, max(e.end for e in engine_words[j1:j2])
+    for run, span_start, span_end in pending:
+        if span_start is not None:  # the engine put something here: use its span
+            start, end = span_start, span_end
         else:  # the engine skipped them: use the gap between aligned neighbours
             start = _previous_end(intervals, run[0], 0.0)
             end = _next_start(intervals, run[-1], duration)

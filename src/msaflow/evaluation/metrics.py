@@ -3,6 +3,10 @@
 * acc2_has0 / f1_has0: negative (<0) vs non-negative (>=0), all samples (MMSA).
 * acc2_non0 / f1_non0: negative vs positive, zero labels excluded (MulT, MMSA).
 * acc2_cmbert: >0 vs <=0, all samples (the CM-BERT code's definition).
+* f1_cmbert: the CM-BERT code's F1 (run_classifier.py): the same >0 / <=0 binarisation, all
+  samples, but `f1_score(y_pred, y_true, average="weighted")` with the arguments swapped, so the
+  per-class F1 values are weighted by the predicted class counts instead of the true ones. Only
+  for comparison with the CM-BERT paper's F1 column.
 * acc5 / acc7: round(clip(x, -2, 2)) / round(clip(x, -3, 3)) equality (numpy rounding, half to even).
 * mae, corr: unclipped, all samples (Pearson correlation).
 F1 is weighted: sklearn f1_score(y_true, y_pred, average="weighted").
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc2_cmbert", "acc5", "acc7", "mae", "corr")
+METRICS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc2_cmbert", "f1_cmbert", "acc5", "acc7", "mae", "corr")
 LOWER_IS_BETTER = {"mae"}
 CONVENTIONS = {
     "acc2_has0": "binary accuracy, negative (<0) vs non-negative (>=0), all samples (MMSA has0)",
@@ -23,6 +27,7 @@ CONVENTIONS = {
     "acc2_non0": "binary accuracy, negative vs positive, zero labels excluded (MulT/MMSA non0)",
     "f1_non0": "weighted F1, negative vs positive, zero labels excluded (MulT/MMSA non0)",
     "acc2_cmbert": "binary accuracy, >0 vs <=0, all samples (CM-BERT code)",
+    "f1_cmbert": "weighted F1, >0 vs <=0, all samples, f1_score(y_pred, y_true) with swapped arguments (CM-BERT code)",
     "acc5": "5-class accuracy, round(clip(x,-2,2)) equality",
     "acc7": "7-class accuracy, round(clip(x,-3,3)) equality",
     "mae": "mean absolute error, unclipped, all samples",
@@ -56,6 +61,7 @@ def compute_metrics(y_true, y_pred) -> dict[str, float]:
     else:
         out["acc2_non0"] = out["f1_non0"] = float("nan")
     out["acc2_cmbert"] = float(np.mean((y_true > 0) == (y_pred > 0)))
+    out["f1_cmbert"] = float(f1_score(y_pred > 0, y_true > 0, average="weighted"))  # swapped, as the CM-BERT code
     out["acc5"] = float(np.mean(np.round(np.clip(y_true, -2, 2)) == np.round(np.clip(y_pred, -2, 2))))
     out["acc7"] = float(np.mean(np.round(np.clip(y_true, -3, 3)) == np.round(np.clip(y_pred, -3, 3))))
     out["mae"] = float(np.mean(np.abs(y_true - y_pred)))
@@ -100,6 +106,7 @@ def weighted_metrics(y_true, y_pred, weights: np.ndarray) -> dict[str, np.ndarra
     out["acc2_non0"] = _weighted_acc(wn, tn == pn)
     out["f1_non0"] = _weighted_f1_binary(wn, tn, pn)
     out["acc2_cmbert"] = _weighted_acc(w, (y_true > 0) == (y_pred > 0))
+    out["f1_cmbert"] = _weighted_f1_binary(w, y_pred > 0, y_true > 0)  # swapped, as the CM-BERT code
     out["acc5"] = _weighted_acc(w, np.round(np.clip(y_true, -2, 2)) == np.round(np.clip(y_pred, -2, 2)))
     out["acc7"] = _weighted_acc(w, np.round(np.clip(y_true, -3, 3)) == np.round(np.clip(y_pred, -3, 3)))
     out["mae"] = _weighted_acc(w, np.abs(y_true - y_pred))
@@ -112,3 +119,20 @@ def weighted_metrics(y_true, y_pred, weights: np.ndarray) -> dict[str, np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         out["corr"] = cov / np.sqrt(vt * vp)
     return out
+
+
+CLASS_NAMES_5 = {-2: "strongly negative", -1: "negative", 0: "neutral", 1: "positive", 2: "strongly positive"}
+CLASS_NAMES_7 = {-3: "highly negative", -2: "negative", -1: "weakly negative", 0: "neutral",
+                 1: "weakly positive", 2: "positive", 3: "highly positive"}  # the CMU-MOSI annotation scale
+
+
+def sentiment_classes(score: float) -> dict:
+    """The 2-, 5- and 7-class labels of a score, by the same rules as acc2_has0, acc5 and acc7."""
+    c5 = int(np.round(np.clip(score, -2, 2)))
+    c7 = int(np.round(np.clip(score, -3, 3)))
+    return {
+        "class2": "negative" if score < 0 else "positive",
+        "class2_rule": "score < 0 negative, >= 0 positive (acc2_has0)",
+        "class5": c5, "class5_name": CLASS_NAMES_5[c5],
+        "class7": c7, "class7_name": CLASS_NAMES_7[c7],
+    }

@@ -95,13 +95,14 @@ def library_versions() -> dict:
     return out
 
 
-def stage_wall_times(benchmark_dir, dataset: str) -> dict:
-    """Seconds per stage from Snakemake benchmark files in `benchmark_dir` (= benchmarks/{ds}).
+def stage_benchmarks(benchmark_dir, dataset: str) -> dict:
+    """Per stage from Snakemake benchmark files in `benchmark_dir` (= benchmarks/{ds}): jobs, wall and
+    CPU seconds (summed over jobs) and the largest peak memory (MB).
 
     A file <stage>_<shard|seed...>.tsv counts for <stage> (e.g. audio_s003 -> audio,
     train-cmbert_seed1111 -> train-cmbert); benchmarks/make_<ds>.tsv counts as make_<ds>.
     """
-    totals: dict[str, float] = defaultdict(float)
+    totals: dict[str, dict] = {}
     root = Path(benchmark_dir) if benchmark_dir else None
     if not root or not root.exists():
         return {}
@@ -111,10 +112,24 @@ def stage_wall_times(benchmark_dir, dataset: str) -> dict:
         try:
             with open(path, newline="") as handle:
                 row = next(csv.DictReader(handle, delimiter="\t"))
-            totals[stage] += float(row["s"])
+            wall = float(row["s"])
         except (StopIteration, KeyError, ValueError):
             continue
-    return {k: round(v, 3) for k, v in sorted(totals.items())}
+        entry = totals.setdefault(stage, {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0})
+        entry["jobs"] += 1
+        entry["wall_s"] += wall
+        for key, column in (("cpu_s", "cpu_time"), ("max_rss_mb", "max_rss")):
+            try:
+                value = float(row[column])
+            except (KeyError, TypeError, ValueError):
+                continue
+            entry[key] = max(entry[key], value) if key == "max_rss_mb" else entry[key] + value
+    return {k: {**v, "wall_s": round(v["wall_s"], 3), "cpu_s": round(v["cpu_s"], 3)} for k, v in sorted(totals.items())}
+
+
+def stage_wall_times(benchmark_dir, dataset: str) -> dict:
+    """Wall seconds per stage from Snakemake benchmark files (see stage_benchmarks)."""
+    return {k: v["wall_s"] for k, v in stage_benchmarks(benchmark_dir, dataset).items()}
 
 
 def build_result(model: str, dataset: str, runs: list[dict], baseline: str | None, baseline_runs: list[dict],
@@ -130,6 +145,8 @@ def build_result(model: str, dataset: str, runs: list[dict], baseline: str | Non
         "dataset": dataset,
         "describe": first.get("describe", {}),
         "seeds": [r["seed"] for r in runs],
+        # the run bundles (msaflow predict --result uses them as an ensemble)
+        "runs": {str(r["seed"]): r["dir"] for r in runs},
         "confidence": confidence,
         "ci_method": "t-distribution over seeds (ddof=1)",
         "selection": f"epoch with the best {first.get('select_by', 'valid_loss')} (validation only; test never used)",

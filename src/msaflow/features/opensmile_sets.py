@@ -2,7 +2,12 @@
 
 opensmile frames have their own windows (20 ms / 60 ms for eGeMAPS, 20-60 ms for ComParE) at a
 10 ms hop; each of our 10 ms grid frames takes the opensmile frame whose window centre is nearest
-to the grid frame's centre. opensmile writes 0 where a voicing-dependent LLD is undefined
+to the grid frame's centre (`nearest_frames`). Both grids have a 10 ms hop but are offset by half a
+hop (opensmile's centres lie on multiples of 10 ms, ours in between), so every grid centre is
+exactly halfway between two opensmile centres: the tie goes to the later frame, decided with a
+tolerance so that floating-point noise in the timestamps cannot flip it (it did: ~10 % of the
+frames were duplicated or skipped). For eGeMAPS, grid frame k thus takes the opensmile frame that
+starts at the same time, k * 10 ms. opensmile writes 0 where a voicing-dependent LLD is undefined
 (`*_sma3nz` in eGeMAPS; F0final, jitter, shimmer in ComParE); those zeros become NaN here, like
 the unvoiced frames of covarep_like, and are filled at the words stage.
 """
@@ -53,6 +58,19 @@ def settings(fset: str) -> dict:
             "libraries": {"opensmile": importlib.metadata.version("opensmile")}}
 
 
+TIE_TOLERANCE_S = 1e-7  # far below one sample (62.5 us at 16 kHz), far above timestamp rounding noise
+
+
+def nearest_frames(grid_centres: np.ndarray, smile_centres: np.ndarray) -> np.ndarray:
+    """For each grid centre, the index of the nearest opensmile centre (sorted); an exact tie, up to
+    TIE_TOLERANCE_S, goes to the later opensmile frame."""
+    last = len(smile_centres) - 1
+    right = np.clip(np.searchsorted(smile_centres, grid_centres - TIE_TOLERANCE_S, side="left"), 0, last)
+    left = np.maximum(right - 1, 0)
+    left_is_nearer = (grid_centres - smile_centres[left]) < (smile_centres[right] - grid_centres) - TIE_TOLERANCE_S
+    return np.where(left_is_nearer, left, right)
+
+
 def extract(x: np.ndarray, sr: int, fset: str) -> FrameFeatures:
     if fset not in SETS:
         raise MsaflowError(f"unknown opensmile feature set {fset!r} (known: {', '.join(SETS)})")
@@ -70,12 +88,7 @@ def extract(x: np.ndarray, sr: int, fset: str) -> FrameFeatures:
     if len(values) == 0:
         notes.append("opensmile returned no frame: all columns NaN")
         return FrameFeatures(np.full((len(centres), len(cols)), np.nan, np.float32), intervals, notes)
-    smile_centres = (starts + ends) / 2
-    pos = np.clip(np.searchsorted(smile_centres, centres), 1, max(len(smile_centres) - 1, 1))
-    left = np.maximum(pos - 1, 0)
-    right = np.minimum(pos, len(smile_centres) - 1)
-    nearest = np.where(np.abs(centres - smile_centres[left]) <= np.abs(smile_centres[right] - centres), left, right)
-    out = values[nearest]
+    out = values[nearest_frames(centres, (starts + ends) / 2)]
     for j, col in enumerate(cols):
         if col.nan_when:
             out[out[:, j] == 0, j] = np.nan

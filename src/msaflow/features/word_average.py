@@ -1,16 +1,28 @@
 """Word-level averaging of frame features with CMU-MultimodalSDK alignment semantics, vectorised.
 
-mmsdk's `align` (collapse function = mean) takes, for each word interval [ws, we], every frame
-[fs, fe] whose overlap with the word is larger than an epsilon (1e-5 s, mmsdk's `epsilon`), and
-averages them. Edge cases, as mmsdk's `__intersect_and_copy` behaves:
-  * a word shorter than a frame still overlaps the frame(s) it touches: it gets those frames;
-  * a word that overlaps no frame (beyond the end of the features, or in a gap) gets the fill value.
+mmsdk's `mmdataset.align` (collapse function = mean) takes, for each word interval [ws, we], every
+frame [fs, fe] whose overlap with the word, min(fe, we) - max(fs, ws), is larger than `epsilon`
+(`__intersect_and_copy`), and averages them. Its module constant differs between releases: the
+PyPI release cmu-multimodal-sdk 0.0.6 has `epsilon=10e-4` (1 ms), GitHub master `epsilon=10e-6`
+(10 us); both also skip every word shorter than `epsilon`. We follow master: EPSILON = 1e-5 s.
+With 10 ms frames the two select the same frames except a frame that overlaps the word by 10 us
+to 1 ms (0.0.6 leaves it out), and 0.0.6 loses every word shorter than 1 ms.
+
+Where we differ from mmsdk (both releases), so that every word of the align table keeps its row:
+  * mmsdk skips a word shorter than `epsilon` (no aligned entry in any modality, so the word
+    disappears from the aligned data). Here a word of length <= 2 * epsilon takes the frame that
+    contains its start.
+  * a word that overlaps no frame (beyond the end of the features, or in a gap) has no entry in
+    mmsdk (dropped by `unify`, or zeros after `impute`); here it gets `fill_value`.
+  * non-finite frame values (NaN, +-inf) are undefined values here (mmsdk's mean would propagate
+    them into the word; a prefix sum would let one inf poison every later word of the column).
 Modes:
-  * "mean"    : CMU semantics exactly; NaN frame values are first replaced by `fill_value`
-                (COVAREP wrote 0 for undefined values, so fill_value=0 reproduces released data).
+  * "mean"    : mmsdk's plain mean over the selected frames, with undefined (non-finite) frame
+                values first replaced by `fill_value` (COVAREP wrote 0 for undefined values, so
+                fill_value=0 reproduces the released data).
   * "nanmean" : mean over the frames where the column is defined (our default); a word whose
-                frames are all NaN in a column stays NaN and is filled at the end of the words
-                stage (after z-normalisation), the documented fill step.
+                frames are all undefined in a column stays NaN and is filled at the end of the
+                words stage (after z-normalisation), the documented fill step.
 Implementation: frames are sorted, so for each word the overlapping frames are a contiguous
 range [lo, hi) found with searchsorted; sums come from prefix sums (cumsum) -> no Python loop
 over words.
@@ -46,12 +58,18 @@ def frame_ranges(frame_intervals: np.ndarray, word_intervals: np.ndarray, epsilo
     return lo, hi
 
 
+def undefined_as_nan(features) -> np.ndarray:
+    """float64 copy of the frame features with every non-finite value (NaN, +-inf) as NaN."""
+    features = np.asarray(features, dtype=np.float64)
+    return np.where(np.isfinite(features), features, np.nan)
+
+
 def average(features: np.ndarray, frame_intervals: np.ndarray, word_intervals: np.ndarray,
             mode: str = "nanmean", fill_value: float = 0.0, epsilon: float = EPSILON) -> np.ndarray:
     """(n_words x D) word means of (T x D) frame features. See the module docstring for semantics."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    features = np.asarray(features, dtype=np.float64)
+    features = undefined_as_nan(features)
     word_intervals = np.asarray(word_intervals, dtype=np.float64).reshape(-1, 2)
     n_words, dim = len(word_intervals), features.shape[1]
     if n_words == 0:
@@ -83,7 +101,7 @@ def average(features: np.ndarray, frame_intervals: np.ndarray, word_intervals: n
 
 def average_reference(features, frame_intervals, word_intervals, mode="nanmean", fill_value=0.0, epsilon=EPSILON):
     """Loop implementation of the same semantics, for tests only (slow, obviously correct)."""
-    features = np.asarray(features, dtype=np.float64)
+    features = undefined_as_nan(features)
     out = np.empty((len(word_intervals), features.shape[1]))
     for i, (ws, we) in enumerate(word_intervals):
         if we - ws <= 2 * epsilon:

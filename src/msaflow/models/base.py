@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from msaflow.models.blocks import half_mse
+from msaflow.models.blocks import NO_DECAY, grouped_parameters, half_mse
 
 
 class MsaModel(nn.Module):
@@ -18,6 +18,9 @@ class MsaModel(nn.Module):
     * `param_groups()`: optimizer groups (lr, weight decay) for the trainable parameters.
     * `frozen_patterns()`: regexes of parameter names the model keeps frozen.
     * `describe()`: a dict written into history and results (what exactly ran).
+    * `prediction_attention()`: after a forward pass, the (B, L) weights with which the position
+      the prediction is read from attended over the word-pieces in its fusion step, or None for a
+      model without such an attention (the report and `msaflow predict` show it over words).
     """
 
     modalities: tuple[str, ...] = ("text",)
@@ -45,8 +48,16 @@ class MsaModel(nn.Module):
     def frozen_patterns(self) -> list[str]:
         return []
 
+    def prediction_attention(self) -> torch.Tensor | None:
+        return None
+
     def describe(self) -> dict:
         return {"arch": self.settings.get("arch"), "modalities": list(self.modalities), "reference": self.reference}
+
+    def require_choice(self, key: str, choices: tuple[str, ...]) -> None:
+        """A ValueError naming the setting when settings[key] is not one of `choices`."""
+        if self.settings[key] not in choices:
+            raise ValueError(f"{self.settings.get('arch')} {key} must be one of {choices}, got {self.settings[key]!r}")
 
 
 class TextEncoderMixin:
@@ -64,5 +75,27 @@ class TextEncoderMixin:
         out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         return out.last_hidden_state
 
+    def encode_all_layers(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """(embeddings, layer 1, ..., layer N) outputs of the encoder, each (B, L, H)."""
+        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        return out.hidden_states
+
+    @property
+    def encoder_depth(self) -> int:
+        return int(self.encoder.config.num_hidden_layers)
+
+    def encoder_and_rest_groups(self, rest: str, rest_lr: float, no_decay: tuple[str, ...] = ()) -> list[dict]:
+        """Optimizer groups: the encoder at settings lr_encoder, every other parameter (`rest`) at `rest_lr`;
+        biases, LayerNorm parameters and names containing a `no_decay` tag get no weight decay."""
+        return grouped_parameters(
+            self.named_parameters(),
+            [("encoder", lambda n: n.startswith("encoder."), self.settings["lr_encoder"]), (rest, lambda n: True, rest_lr)],
+            self.settings["weight_decay"],
+            NO_DECAY + tuple(no_decay),
+        )
+
     def encoder_frozen_patterns(self) -> list[str]:
         return [r"^encoder\.embeddings\."] if self.settings.get("freeze_embeddings", True) else []
+
+    def frozen_patterns(self) -> list[str]:
+        return self.encoder_frozen_patterns()

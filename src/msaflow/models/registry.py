@@ -9,6 +9,9 @@ from msaflow.common import MsaflowError
 ARCHITECTURES: dict[str, str] = {
     "tbert": "msaflow.models.tbert:TBert",
     "cmbert": "msaflow.models.cmbert:CMBert",
+    "lfbert": "msaflow.models.lfbert:LfBert",
+    "senbert": "msaflow.models.senbert:SenBert",
+    "mhmf": "msaflow.models.mhmf:MhmfBert",
     "cmt": "msaflow.models.cmt:CMT",
 }
 

@@ -45,6 +45,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="pocketsphinx probability of an optional pause between words")
     opts.add_argument("--min-engine-fraction", type=float, default=d.min_engine_fraction,
                       help="below this share of words timed by the engine the utterance is QC 'fallback'")
+    opts.add_argument("--window-s", type=float, default=d.window_s,
+                      help="audio longer than this is aligned in windows cut at pauses (no length limit)")
+    opts.add_argument("--no-refine-boundaries", dest="refine_boundaries", action="store_false",
+                      help="keep the engine's word onsets (no refinement on the signal)")
+    opts.add_argument("--max-uncovered-speech-s", type=float, default=d.max_uncovered_speech_s,
+                      help="more speech than this outside every word makes the utterance QC 'fallback'")
+    opts.add_argument("--no-number-readings", dest="number_readings", action="store_false",
+                      help="align numbers only as normalised ('2019' = twenty nineteen), no alternative readings")
     opts.add_argument("--espeak-voice", default=d.espeak_voice, help="espeak-ng voice for out-of-vocabulary pronunciations")
     opts.add_argument("--g2p-cache", default=None, help="TSV cache of generated pronunciations (shared between jobs)")
     mfa = parser.add_argument_group("mfa engine")
@@ -58,20 +66,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
 _WORKER = None
 
 
-def _init_worker(settings, extra_pronunciations, sample_rate):
+def _init_worker(settings, extra_pronunciations):
     global _WORKER
     from msaflow.align.aligner import PocketsphinxWorker
 
-    _WORKER = PocketsphinxWorker(settings, extra_pronunciations=extra_pronunciations, sample_rate=sample_rate)
+    _WORKER = PocketsphinxWorker(settings, extra_pronunciations=extra_pronunciations)
+
+
+def failed_utterance(utterance_id: str, text: str, settings, reason: str):
+    """The QC outcome of an utterance whose file or decoder broke: one `failed` row, no words."""
+    from msaflow.align.aligner import UtteranceAlignment
+    from msaflow.text import normalize_transcript
+
+    return UtteranceAlignment(utterance_id, normalize_transcript(text, settings.keep_markers), [], "failed", reason)
 
 
 def _align_one(task):
+    """One utterance; a broken file or a decoder error becomes its QC row, never the shard's end."""
     from msaflow.align.aligner import align_utterance
     from msaflow.align.audio import read_wav_int16
 
     utterance_id, text, wav_path, sample_rate = task
-    samples = read_wav_int16(wav_path, utterance_id, sample_rate)
-    return align_utterance(utterance_id, text, samples, sample_rate, _WORKER, _WORKER.settings)
+    try:
+        samples = read_wav_int16(wav_path, utterance_id, sample_rate)
+        return align_utterance(utterance_id, text, samples, sample_rate, _WORKER, _WORKER.settings)
+    except MsaflowError as error:
+        return failed_utterance(utterance_id, text, _WORKER.settings, str(error))
+    except RuntimeError as error:  # pocketsphinx's C library reports internal errors this way
+        return failed_utterance(utterance_id, text, _WORKER.settings, f"pocketsphinx error: {error}")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -82,6 +104,10 @@ def _settings_from_args(args):
         raise MsaflowError(f"--min-engine-fraction must be in [0, 1], got {args.min_engine_fraction}")
     if not 0.0 < args.silence_probability <= 1.0:
         raise MsaflowError(f"--silence-probability must be in (0, 1], got {args.silence_probability}")
+    if args.window_s < 5:
+        raise MsaflowError(f"--window-s must be at least 5 seconds, got {args.window_s}")
+    if not args.max_uncovered_speech_s > 0:
+        raise MsaflowError(f"--max-uncovered-speech-s must be positive, got {args.max_uncovered_speech_s}")
     for name in ("beam_log10", "wbeam_log10", "retry_beam_log10", "retry_wbeam_log10"):
         if not getattr(args, name) < 0:
             raise MsaflowError(f"--{name.replace('_', '-')} must be negative (a log10 of a beam width below 1)")
@@ -89,7 +115,9 @@ def _settings_from_args(args):
         engine=args.engine, keep_markers=args.keep_markers, beam_log10=args.beam_log10,
         wbeam_log10=args.wbeam_log10, retry_beam_log10=args.retry_beam_log10,
         retry_wbeam_log10=args.retry_wbeam_log10, min_engine_fraction=args.min_engine_fraction,
-        espeak_voice=args.espeak_voice, silence_probability=args.silence_probability,
+        espeak_voice=args.espeak_voice, silence_probability=args.silence_probability, window_s=args.window_s,
+        refine_boundaries=args.refine_boundaries, max_uncovered_speech_s=args.max_uncovered_speech_s,
+        number_readings=args.number_readings,
     )
 
 
@@ -144,16 +172,15 @@ def out_of_vocabulary_pronunciations(all_words, cache_path, voice, log) -> dict[
     return prons
 
 
-def run_pocketsphinx(tasks, settings, threads, prons, sample_rate, log):
+def run_pocketsphinx(tasks, settings, threads, prons, log):
     results = []
     if threads > 1 and len(tasks) > 1:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(threads, len(tasks)), initializer=_init_worker,
-                      initargs=(settings, prons, sample_rate)) as pool:
+        with ctx.Pool(min(threads, len(tasks)), initializer=_init_worker, initargs=(settings, prons)) as pool:
             for result in progress(pool.imap(_align_one, tasks, chunksize=1), desc="align", total=len(tasks)):
                 results.append(result)
     else:
-        _init_worker(settings, prons, sample_rate)
+        _init_worker(settings, prons)
         for task in progress(tasks, desc="align", total=len(tasks)):
             results.append(_align_one(task))
     return results
@@ -166,16 +193,23 @@ def run_mfa(tasks, settings, args, by_id, log):
     from msaflow.align.reconcile import spoken_words
     from msaflow.text import normalize_transcript
 
-    items, words_by_id, samples_by_id, results = [], {}, {}, []
+    items, words_by_id, samples_by_id, unreadable, results = [], {}, {}, {}, []
     for uid, text, wav_path, sample_rate in tasks:
         words = normalize_transcript(text, keep_markers=settings.keep_markers)
         words_by_id[uid] = words
-        samples_by_id[uid] = read_wav_int16(wav_path, uid, sample_rate)
+        try:
+            samples_by_id[uid] = read_wav_int16(wav_path, uid, sample_rate)
+        except MsaflowError as error:  # one bad file is one QC row, not the shard's end
+            unreadable[uid] = str(error)
+            continue
         if spoken_words(words) and len(samples_by_id[uid]):
             items.append(MfaItem(uid, by_id[uid].get("video_id") or uid, spoken_words(words), Path(wav_path)))
     outcome = align_shard_with_mfa(items, args.mfa_dictionary, args.mfa_acoustic_model, args.threads,
                                    args.mfa_arg, args.mfa_executable, log=log) if items else {}
     for uid, _text, _wav, sample_rate in progress(tasks, desc="align (parse mfa)", total=len(tasks)):
+        if uid in unreadable:
+            results.append(UtteranceAlignment(uid, words_by_id[uid], [], "failed", unreadable[uid]))
+            continue
         words, samples = words_by_id[uid], samples_by_id[uid]
         if not words or not len(samples) or uid not in outcome:
             reason = "transcript has no words after normalisation" if not words else (
@@ -243,7 +277,7 @@ def main(args) -> int:
     if settings.engine == "pocketsphinx":
         all_words = {w for _, text, _, _ in tasks for w in spoken_words(normalize_transcript(text, settings.keep_markers))}
         prons = out_of_vocabulary_pronunciations(all_words, args.g2p_cache, settings.espeak_voice, log)
-        results = run_pocketsphinx(tasks, settings, args.threads, prons, sample_rate, log)
+        results = run_pocketsphinx(tasks, settings, args.threads, prons, log)
     else:
         results = run_mfa(tasks, settings, args, by_id, log)
 

@@ -2,9 +2,7 @@
 
 from pathlib import Path
 
-import numpy as np
-
-from msaflow.common import QCTable, get_logger, progress, usable_ids
+from msaflow.common import QCTable, get_logger, usable_ids
 from msaflow.corpus import read_manifest
 from msaflow.features import csd
 from msaflow.sdk_entry import COVAREP_COLUMNS, SDK_ACOUSTIC_FSET, Segment
@@ -23,7 +21,7 @@ def configure(parser):
 
 
 def main(args):
-    from msaflow.sdk_entry import segment_frames
+    from msaflow.sdk_entry import frame_entries
 
     log = get_logger("sdk-acoustic", args.log)
     rows = {r["utterance_id"]: r for r in read_manifest(args.shard_manifest)}
@@ -31,23 +29,7 @@ def main(args):
     segments = [Segment(rows[u]["video_id"], rows[u]["clip_id"], float(rows[u]["start"]), float(rows[u]["end"]),
                         float(rows[u]["label"]), ()) for u in wanted]
     qc = QCTable("acoustic")
-    entries = []
-    n_columns = len(COVAREP_COLUMNS)
-    for segment, frames, intervals in progress(segment_frames(Path(args.acoustic), segments), desc="sdk covarep",
-                                                total=len(segments)):
-        uid = segment.utterance_id
-        if frames is None:
-            qc.add(uid, "failed", f"video {segment.video_id} not in {Path(args.acoustic).name}")
-        elif frames.shape[1] != n_columns:
-            qc.add(uid, "failed", f"{frames.shape[1]} COVAREP columns, expected {n_columns}")
-        elif len(frames) == 0:
-            qc.add(uid, "failed", "no COVAREP frame inside the segment")
-        else:
-            # The published files hold -inf/inf in some columns (log of zero); treat them as undefined.
-            bad = ~np.isfinite(frames)
-            note = f"{int(bad.sum())} non-finite values set to NaN" if bad.any() else ""
-            entries.append((uid, np.where(bad, np.nan, frames), intervals))
-            qc.add(uid, "ok", note)
+    entries, _ = frame_entries(Path(args.acoustic), segments, qc, len(COVAREP_COLUMNS), "COVAREP")
     qc.check_accounts_for(wanted)
     columns = [{"name": name, "method": METHOD, "quality": "exact-method", "nan_when": "non-finite in the SDK file"}
                for name in COVAREP_COLUMNS]

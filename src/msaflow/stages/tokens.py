@@ -91,6 +91,13 @@ def _read_csd(path):
     return data, list(columns), metadata
 
 
+def word_file_summary(path, metadata: dict) -> dict:
+    """What inference must repeat to score a new clip like this file's words (DESIGN §3, run bundle):
+    feature set, kept columns, fill step and the train-split z-normalisation statistics."""
+    return {"source": str(path), "fset": metadata.get("root name"), "columns": metadata.get("column names"),
+            "znorm": metadata.get("znorm"), "fill": metadata.get("fill"), "settings": metadata.get("settings")}
+
+
 def read_words(align_paths) -> dict[str, list[str]]:
     words: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for path in align_paths:
@@ -297,9 +304,9 @@ def main(args) -> int:
         failed |= {r["utterance_id"] for r in manifest_rows} - usable
     words = read_words(args.align)
     audio, audio_columns, audio_meta = load_word_features(args.audio_words)
-    vision, vision_columns, vision_failed = {}, [], {}
+    vision, vision_columns, vision_failed, vision_meta = {}, [], {}, None
     if args.vision_words:
-        vision, vision_columns, _ = load_word_features(args.vision_words)
+        vision, vision_columns, vision_meta = load_word_features(args.vision_words)
         if args.vision_qc:
             vision_failed = {u: r or "failed" for u, (s, r) in read_qc(args.vision_qc).items() if s == "failed"}
     entering = {r["utterance_id"] for r in manifest_rows} - failed
@@ -320,6 +327,8 @@ def main(args) -> int:
         vision_set=args.vision_set if args.vision_words else None,
         vision_source=str(args.vision_words) if args.vision_words else None,
         audio_frame_columns=frame_columns["audio"], vision_frame_columns=frame_columns["vision"],
+        audio_words=word_file_summary(args.audio_words, audio_meta),
+        vision_words=word_file_summary(args.vision_words, vision_meta) if args.vision_words else None,
     )
     c = data["meta"]["counts"]
     log.info(

@@ -1,5 +1,5 @@
 """Stage `train`: one model, one seed -> runs/{model}/seed{seed}/ (model.pt, predictions.tsv, history.json,
-ablation.tsv).
+ablation.tsv, bundle.json: what `msaflow predict` needs to score a new clip, msaflow.bundle).
 
 Model selection uses the validation split only; predictions are written for valid and test with
 the selected epoch's weights. A killed job resumes from runs/.../checkpoint.pt. With the same
@@ -35,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-settings", default="{}", help="JSON: the 'train' config section (minus seeds)")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out-dir", required=True, help="runs/{model}/seed{seed}")
+    parser.add_argument("--dataset", default="", help="dataset name (for the run bundle)")
+    parser.add_argument("--pipeline", default="{}",
+                        help="JSON: settings of the stages before tokens (audio, align, acoustic, words), for the run bundle")
     parser.add_argument("--waveforms", default=None,
                         help="tokens/{encoder}/{fset}.waveforms.pt: raw 16 kHz audio for models that read it (cmt)")
     parser.add_argument("--init-checkpoint", default=None,
@@ -46,6 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     import torch
 
+    from msaflow.bundle import bundle_record, write_bundle
     from msaflow.models import build_model, model_settings
     from msaflow.tokenize import load_tokens
     from msaflow.training import TrainConfig, Trainer, seed_everything
@@ -100,6 +104,8 @@ def main(args) -> int:
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "settings": settings,
                     "meta": {k: v for k, v in meta.items() if k != "counts"}}, tmp)
+    write_bundle(out_dir, bundle_record(args.model, args.seed, args.dataset, settings, model.describe(), meta,
+                                        _json_arg(args.pipeline), vars(config)))
     write_tsv(out_dir / "predictions.tsv", ("utterance_id", "split", "label", "prediction"), rows)
     write_tsv(out_dir / "ablation.tsv", ABLATION_COLUMNS, ablation_rows)
     atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2, default=str) + "\n")

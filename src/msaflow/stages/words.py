@@ -1,6 +1,7 @@
 """`msaflow words`: word-level averages of one feature set for a dataset.
 
-Inputs per shard: the acoustic stage's `.h5` + QC and the align stage's word table + QC; plus the
+Inputs per shard: the frame features' `.h5` + QC (acoustic or visual: the same averaging for both)
+and the align stage's word table + QC; plus the
 dataset manifest (text, label, annotation, mode). Output: `words/{fset}.csd` (rows in word_index
 order, z-normalised with train statistics, NaN filled; see msaflow.features.words_build), its QC
 table. The exports for other frameworks are a later stage (`msaflow exports`).
@@ -24,8 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fset", required=True)
     parser.add_argument("--dataset", default="")
     parser.add_argument("--manifest", required=True, help="work/{ds}/manifest.tsv")
-    parser.add_argument("--acoustic", nargs="+", required=True, help="acoustic/{fset}/{shard}.h5, one per shard")
-    parser.add_argument("--acoustic-qc", nargs="+", required=True)
+    parser.add_argument("--frames", "--acoustic", dest="acoustic", nargs="+", required=True,
+                        help="frame features, one .h5 per shard: acoustic/{fset}/{shard}.h5 or visual/{vset}/{shard}.h5")
+    parser.add_argument("--frames-qc", "--acoustic-qc", dest="acoustic_qc", nargs="+", required=True)
     parser.add_argument("--align", nargs="+", required=True, help="align/{shard}.tsv, same shard order")
     parser.add_argument("--align-qc", nargs="+", required=True)
     parser.add_argument("--out", required=True, help="words/{fset}.csd")
@@ -52,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
 
     logger = get_logger(STAGE, args.log)
     if not (len(args.acoustic) == len(args.acoustic_qc) == len(args.align) == len(args.align_qc)):
-        raise MsaflowError("--acoustic, --acoustic-qc, --align and --align-qc need one file per shard, in the same order")
+        raise MsaflowError("--frames, --frames-qc, --align and --align-qc need one file per shard, in the same order")
     manifest = {row["utterance_id"]: row for row in read_tsv(args.manifest)}
     presets = json.loads(args.presets)
     qc = QCTable(STAGE)
@@ -74,9 +76,9 @@ def main(args: argparse.Namespace) -> int:
             if uid not in align_ok:
                 qc.add(uid, "failed", "failed or missing in align QC")
                 continue
-            status = acoustic_qc.get(uid, ("failed", "not processed by the acoustic stage"))
+            status = acoustic_qc.get(uid, ("failed", f"not in {aqc}"))
             if status[0] == "failed" or uid not in frames:
-                qc.add(uid, "failed", f"acoustic: {status[1] or 'no features'}")
+                qc.add(uid, "failed", f"frames: {status[1] or 'no features'}")
                 continue
             if uid not in shard_tables:
                 qc.add(uid, "failed", f"no word rows in {align}")
@@ -91,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
             qc.add(uid, "ok", status[1])
     qc.check_accounts_for(expected)
     if frame_meta is None:
-        raise MsaflowError("words: no acoustic shard given")
+        raise MsaflowError("words: no frame-feature shard given")
     names = [frame_meta["column names"][i] for i in col_idx]
     columns_meta = [frame_meta["columns"][i] for i in col_idx]
 

@@ -113,3 +113,60 @@ def make_tokens(tokenizer, n: int = 120, audio_dim: int = 5, max_length: int = 5
                             frames=inputs, vision_dim=vision_dim)
     data["meta"]["encoder"] = "minilm-l6"
     return data
+
+
+def make_trimodal_batch(n: int = 16, length: int = 12, vocab: int = 120, audio_dim: int = 5, vision_dim: int = 4,
+                        audio_frames: int = 30, audio_frames_dim: int = 6, vision_frames: int = 20,
+                        vision_frames_dim: int = 3, signal: str | None = None, full_length: bool = False,
+                        seed: int = 0) -> dict:
+    """A batch in the tokens contract (word-piece aligned `audio`/`vision` and unaligned
+    `*_frames` with lengths), for tests and benchmarks; no tokenizer or files needed.
+
+    The label is 2 z with z ~ N(0, 1) per utterance. `signal` = "audio" or "vision" adds z to
+    column 0 of that modality's word-level and frame-level features, so that only that modality
+    predicts the label (the word-pieces are random). `full_length`: no padding anywhere.
+    A dimension of 0 leaves the modality out (width 0, as an audio-only tokens file).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def sizes(maximum: int, minimum: int) -> torch.Tensor:
+        if full_length:
+            return torch.full((n,), maximum, dtype=torch.long)
+        return torch.randint(minimum, maximum + 1, (n,), generator=g)
+
+    z = torch.randn(n, generator=g)
+    text_lengths = sizes(length, min(5, length))
+    input_ids = torch.zeros(n, length, dtype=torch.long)
+    attention_mask = torch.zeros(n, length, dtype=torch.long)
+    word_index = torch.full((n, length), -1, dtype=torch.long)
+    for i, k in enumerate(text_lengths.tolist()):
+        input_ids[i, :k] = torch.randint(5, vocab, (k,), generator=g)
+        input_ids[i, 0], input_ids[i, k - 1] = 1, 2  # [CLS] ... [SEP]
+        attention_mask[i, :k] = 1
+        word_index[i, 1 : k - 1] = torch.arange(k - 2) // 2  # two word-pieces per word
+    words = (word_index >= 0).unsqueeze(-1).float()
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "word_index": word_index,
+             "labels": 2 * z}
+    for m, dim, frames, frames_dim in (("audio", audio_dim, audio_frames, audio_frames_dim),
+                                       ("vision", vision_dim, vision_frames, vision_frames_dim)):
+        per_word = torch.randn(n, length, dim, generator=g) * 0.5
+        frame_lengths = sizes(frames, max(1, frames // 3))
+        frame_values = torch.randn(n, frames, frames_dim, generator=g) * 0.5
+        if signal == m:
+            if dim:
+                per_word[:, :, 0] += z.unsqueeze(1)
+            if frames_dim:
+                frame_values[:, :, 0] += z.unsqueeze(1)
+        frame_mask = (torch.arange(frames).unsqueeze(0) < frame_lengths.unsqueeze(1)).unsqueeze(-1)
+        batch[m] = per_word * words  # zero at special and padding positions (the tokens contract)
+        batch[f"{m}_frames"] = frame_values * frame_mask
+        batch[f"{m}_frame_lengths"] = frame_lengths
+    return batch
+
+
+def trimodal_meta(batch: dict) -> dict:
+    """The tokens meta (feature widths) describing a `make_trimodal_batch` batch."""
+    return {"audio_dim": batch["audio"].shape[-1], "vision_dim": batch["vision"].shape[-1],
+            "audio_frames_dim": batch["audio_frames"].shape[-1], "vision_frames_dim": batch["vision_frames"].shape[-1]}

@@ -1,7 +1,10 @@
 """The shared trainer.
 
 * optimizer groups and the loss come from the model (`MsaModel.param_groups()`, `.loss()`);
-* AdamW with linear warmup (`warmup_proportion` of all steps) then linear decay to 0;
+* `optimizer: adamw` (default): AdamW with linear warmup (`warmup_proportion` of all steps) then
+  linear decay to 0, gradients clipped over all parameters together (`max_grad_norm`);
+  `optimizer: bertadam`: the BERT reference code's BertAdam as the published CM-BERT code uses it
+  (no bias correction, clipping per parameter tensor, its own warmup_linear; `bertadam.py`);
 * frozen parameters: the model's own patterns plus `freeze` regexes from config;
 * gradient clipping (`max_grad_norm`), deterministic seeding (same seed -> same metrics on CPU);
 * device chosen at run time; bf16 (or fp16 with a grad scaler) autocast on CUDA;
@@ -41,6 +44,7 @@ class TrainConfig:
     epochs: int = 3
     warmup_proportion: float = 0.1
     max_grad_norm: float | None = 1.0
+    optimizer: str = "adamw"  # adamw | bertadam
     freeze: list = field(default_factory=list)
     select_by: str = "valid_loss"  # valid_loss | valid_mae | valid_corr
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -87,6 +91,43 @@ def warmup_linear(step: int, total: int, warmup_proportion: float) -> float:
     if step < warm:
         return (step + 1) / warm
     return max(0.0, (total - step) / max(1, total - warm))
+
+
+OPTIMIZERS = ("adamw", "bertadam")
+
+
+def build_optimizer(groups: list[dict], config: TrainConfig, n_train: int):
+    """(optimizer, scheduler or None) for the model's parameter groups.
+
+    bertadam takes its schedule inside the optimizer, with run_classifier.py's step budget
+    t_total = int(n_train / batch_size) * epochs (at least one batch's worth), and clips each
+    parameter tensor on its own; the trainer then does no global clipping.
+    """
+    if config.optimizer not in OPTIMIZERS:
+        raise MsaflowError(f"train.optimizer {config.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+    for g in groups:
+        g.setdefault("initial_lr", g["lr"])
+    if config.optimizer == "bertadam":
+        from msaflow.training.bertadam import BertAdam
+
+        if not 0.0 <= config.warmup_proportion < 1.0:
+            raise MsaflowError(f"train.warmup_proportion {config.warmup_proportion}: bertadam needs a value in [0, 1)")
+        t_total = max(1, n_train // (config.batch_size * config.accumulate)) * config.epochs
+        optimizer = BertAdam(groups, lr=groups[0]["lr"], warmup=config.warmup_proportion, t_total=t_total,
+                             max_grad_norm=config.max_grad_norm or -1.0)
+        return optimizer, None
+    optimizer = torch.optim.AdamW(groups, lr=groups[0]["lr"], betas=(0.9, 0.999), eps=1e-6)
+    total_steps = math.ceil(math.ceil(n_train / config.batch_size) / config.accumulate) * config.epochs  # optimizer steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_linear(step, total_steps, config.warmup_proportion)
+    )
+    return optimizer, scheduler
+
+
+def current_lrs(optimizer) -> list[float]:
+    if hasattr(optimizer, "current_lrs"):
+        return optimizer.current_lrs()
+    return [g["lr"] for g in optimizer.param_groups]
 
 
 def move(batch: dict, device: torch.device) -> dict:
@@ -167,13 +208,18 @@ class Trainer:
         text = json.dumps({"train": asdict(self.config), "seed": self.seed, **extra}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def trim_padding(self) -> bool:
+        """Cut batches to their longest sequence unless the model's output depends on the padding
+        (CM-BERT's `norm: code` normalises the whole padded batch, as the published code does)."""
+        return bool(self.config.trim_padding and getattr(self.model, "padding_invariant", True))
+
     @torch.no_grad()
     def predict(self, split: dict) -> tuple[np.ndarray, float]:
         """Predictions (N,) in split order and the mean loss."""
         self.model.eval()
         preds, loss_sum = [], 0.0
         n = len(split["labels"])
-        for batch in make_batches(split, np.arange(n), self.config.eval_batch_size, self.config.trim_padding):
+        for batch in make_batches(split, np.arange(n), self.config.eval_batch_size, self.trim_padding()):
             batch = move(batch, self.device)
             with self._autocast():
                 out = self.model(batch)
@@ -200,24 +246,21 @@ class Trainer:
         groups = model.param_groups()
         if not groups:
             raise MsaflowError("the model has no trainable parameters (check train.freeze)")
-        for g in groups:
-            g["initial_lr"] = g["lr"]
-        optimizer = torch.optim.AdamW(groups, lr=groups[0]["lr"], betas=(0.9, 0.999), eps=1e-6)
         n_train = len(train["labels"])
         if n_train == 0:
             raise MsaflowError("no training utterances")
         if cfg.accumulate < 1:
             raise MsaflowError(f"train.accumulate must be at least 1, got {cfg.accumulate}")
         batches_per_epoch = math.ceil(n_train / cfg.batch_size)
-        steps_per_epoch = math.ceil(batches_per_epoch / cfg.accumulate)  # optimizer steps
-        total_steps = steps_per_epoch * cfg.epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_linear(step, total_steps, cfg.warmup_proportion)
-        )
+        optimizer, scheduler = build_optimizer(groups, cfg, n_train)
+        trim = self.trim_padding()
+        if cfg.trim_padding and not trim:
+            self.log.info("not trimming padding: the model's predictions depend on it (norm: code)")
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         fingerprint = self.fingerprint(fingerprint_extra or {})
         history = {"seed": self.seed, "device": str(self.device), "precision": str(self.amp_dtype or "fp32"),
-                   "select_by": cfg.select_by, "epochs": [], "frozen_parameters": frozen,
+                   "select_by": cfg.select_by, "optimizer": cfg.optimizer, "trim_padding": trim,
+                   "epochs": [], "frozen_parameters": frozen,
                    "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                    "optimizer_groups": [{"name": g["name"], "lr": g["lr"], "weight_decay": g["weight_decay"],
                                          "n_params": sum(p.numel() for p in g["params"])} for g in groups],
@@ -227,7 +270,8 @@ class Trainer:
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            if scheduler is not None:
+                scheduler.load_state_dict(state["scheduler"])
             if scaler is not None and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             history, best_state, best_score = state["history"], state["best_state"], state["best_score"]
@@ -243,7 +287,7 @@ class Trainer:
             model.train()
             t0 = time.time()
             loss_sum, seen = 0.0, 0
-            bar = progress(make_batches(train, order, cfg.batch_size, cfg.trim_padding),
+            bar = progress(make_batches(train, order, cfg.batch_size, trim),
                            desc=f"seed {self.seed} epoch {epoch + 1}/{cfg.epochs}", total=batches_per_epoch)
             optimizer.zero_grad(set_to_none=True)
             for k, batch in enumerate(bar):
@@ -265,14 +309,15 @@ class Trainer:
                 if (k + 1) % cfg.accumulate == 0 or k + 1 == batches_per_epoch:
                     if scaler is not None:
                         scaler.unscale_(optimizer)
-                    if cfg.max_grad_norm:
+                    if cfg.max_grad_norm and cfg.optimizer != "bertadam":  # bertadam clips per parameter itself
                         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.max_grad_norm)
                     if scaler is not None:
                         scaler.step(optimizer)
                         scaler.update()
                     else:
                         optimizer.step()
-                    scheduler.step()
+                    if scheduler is not None:
+                        scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 loss_sum += float(loss.detach()) * len(out)
                 seen += len(out)
@@ -287,7 +332,7 @@ class Trainer:
                 best_score = score
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "valid_loss": valid_loss,
-                      "valid_metrics": metrics, "lr": [g["lr"] for g in optimizer.param_groups],
+                      "valid_metrics": metrics, "lr": current_lrs(optimizer),
                       "train_time_s": round(train_time, 3), "train_samples_per_s": round(seen / train_time, 2),
                       "selected": improved}
             history["epochs"].append(record)
@@ -295,7 +340,7 @@ class Trainer:
                           self.seed, epoch + 1, record["train_loss"], valid_loss, metrics["mae"], metrics["corr"],
                           " (best)" if improved else "")
             self._save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                                   "scheduler": scheduler.state_dict() if scheduler else None, "scaler": scaler.state_dict() if scaler else None,
                                    "history": history, "best_state": best_state, "best_score": best_score,
                                    "epoch": epoch, "fingerprint": fingerprint})
         chosen = [r for r in history["epochs"] if r["selected"]]

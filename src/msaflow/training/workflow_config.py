@@ -29,13 +29,20 @@ def tokens_fset(config: dict, ds: str, source: str = "raw") -> str:
 def tokens_vset(config: dict, ds: str, source: str = "raw") -> str | None:
     """Visual feature set of `ds` for the tokens file, or None (no vision).
 
-    Per-dataset setting (`null` = no vision, e.g. an audio-only corpus), else none for datasets
-    read from CMU-MultimodalSDK files (no SDK visual entry yet), else `tokens.vision_fset`.
+    Per-dataset setting (`null` = no vision, e.g. an audio-only corpus), else for datasets read from
+    CMU-MultimodalSDK files the first SDK visual file present in the folder (FACET 4.1/4.2, OpenFace 2;
+    none: no vision), else `tokens.vision_fset`.
     """
     tok = config["tokens"]
     if ds in tok.get("dataset_vision_fsets", {}):
         return tok["dataset_vision_fsets"][ds]
-    return None if source == "sdk" else tok.get("vision_fset")
+    if source == "sdk":
+        from msaflow.sdk_entry import sdk_visual_files
+
+        cfg = config["datasets"][ds]
+        present = sdk_visual_files(cfg["root"], cfg.get("folds", "none"), cfg.get("sdk_files", {}).get("visual", {}))
+        return next(iter(present), None)
+    return tok.get("vision_fset")
 
 
 def tokens_inputs(config: dict, ds: str, fset: str, shards: list[str], source: str = "raw") -> dict:
@@ -96,26 +103,30 @@ def model_code_files(config: dict, model: str) -> list[str]:
     return with_imports(module.removeprefix("msaflow.").replace(".", "/") + ".py")
 
 
+MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train")  # keys of a models: entry that are not the model's own settings
+
+
 def model_settings_json(config: dict, model: str) -> str:
-    return json.dumps({k: v for k, v in model_entry(config, model).items() if k not in ("baseline", "train")},
-                      sort_keys=True)
+    entry = model_entry(config, model)
+    return json.dumps({k: v for k, v in entry.items() if k not in MODEL_ENTRY_NOT_SETTINGS}, sort_keys=True)
 
 
 def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
-    """The train section with, in this order, the dataset's overrides, the model's own `train`
-    settings (e.g. CMT's batch 16, 25 epochs) and the model's overrides for the dataset."""
+    """The train section, then the model's own train settings (`models.<model>.train`, e.g. a
+    paper's batch size), then the dataset's overrides (they adapt every model to a corpus, e.g.
+    the demo's epochs, so they win), then the model's own overrides for that dataset
+    (`models.<model>.train.dataset_overrides.<ds>`, e.g. CMT's 25 epochs on the demo)."""
     settings = {k: v for k, v in config["train"].items() if k != "dataset_overrides"}
+    own = dict(model_entry(config, model).get("train") or {}) if model is not None else {}
+    settings.update({k: v for k, v in own.items() if k != "dataset_overrides"})
     settings.update(config["train"].get("dataset_overrides", {}).get(ds, {}))
-    if model is not None:
-        own = dict(model_entry(config, model).get("train") or {})
-        settings.update({k: v for k, v in own.items() if k != "dataset_overrides"})
-        settings.update((own.get("dataset_overrides") or {}).get(ds, {}))
+    settings.update((own.get("dataset_overrides") or {}).get(ds, {}))
     return settings
 
 
 def train_settings_json(config: dict, ds: str, model: str | None = None) -> str:
-    return json.dumps({k: v for k, v in train_settings(config, ds, model).items() if k not in ("seeds", "threads")},
-                      sort_keys=True)
+    settings = train_settings(config, ds, model)
+    return json.dumps({k: v for k, v in settings.items() if k not in ("seeds", "threads")}, sort_keys=True)
 
 
 # --- raw audio and pretraining (CMT) ----------------------------------------------------------------
@@ -280,3 +291,78 @@ def summary_qc_args(inputs) -> str:
     """`--qc stage=path ...` for msaflow summarize, from the named qc_* inputs of the rule."""
     return " ".join(f"'{name[3:]}={path}'" for name in inputs.keys() if name.startswith("qc_")
                     for path in inputs[name])
+
+
+def pipeline_settings(config: dict, ds: str, source: str = "raw") -> dict:
+    """What the stages before tokens did to the data, as the run bundle records it for `msaflow predict`.
+
+    Only settings that change the numbers (no threads, memory or file lists). Word-level statistics
+    (z-normalisation, resolved columns) travel in the tokens file's metadata instead: they are data.
+    """
+    fset = tokens_fset(config, ds, source)
+    words = config["words"]
+    settings = {
+        "dataset": ds,
+        "source": source,
+        "audio": dict(config["audio"]),
+        "align": {k: v for k, v in config["align"].items() if k != "threads"},
+        "acoustic": {"fset": fset, "options": dict(config["acoustic"].get("options", {}).get(fset, {}))},
+        "words": {"mode": words["mode"], "fill_value": words["fill_value"], "znorm": words["znorm"],
+                  "columns": words["columns"].get(fset, "all"), "presets": words["presets"]},
+        "tokens": {"encoder": tokens_encoder(config, ds), "audio_fset": fset, "max_length": config["tokens"]["max_length"]},
+    }
+    if config.get("visual"):  # where its environment lives or how much memory it gets changes no number
+        settings["visual"] = {k: v for k, v in config["visual"].items() if k not in ("python", "mem_mb", "runtime_min")}
+    return settings
+
+
+def pipeline_settings_json(config: dict, ds: str, source: str = "raw") -> str:
+    return json.dumps(pipeline_settings(config, ds, source), sort_keys=True)
+
+
+def report_models(config: dict, ds: str, exists=None) -> list[str]:
+    """Models whose result files results/report_{ds}.html shows, in order.
+
+    `report.models` are required (built when missing); with `report.include_existing`, every other
+    model of the `models:` section whose result file exists when the workflow starts is added (a
+    Snakemake input must be known before the run, so a result built later joins at the next run:
+    the report then reruns because its set of inputs changed).
+    """
+    from pathlib import Path
+
+    exists = exists or (lambda p: Path(p).exists())
+    report = config.get("report") or {}
+    required = list(report.get("models") or [])
+    for m in required:
+        model_entry(config, m)  # a clear error for an unknown name
+    extra = []
+    if report.get("include_existing", True):
+        extra = [m for m in config.get("models", {}) if m not in required and exists(f"results/{m}_{ds}.json")]
+    return required + extra
+
+
+def report_inputs(config: dict, ds: str, shards: list[str], source: str = "raw", exists=None) -> dict:
+    """Files the report reads: results, the runs' predictions/history (+ first seed's model.pt for the
+    attention figures), dataset summary, manifest, alignment tables, tokens, audio QC (wav folders)."""
+    work = config["work_dir"]
+    models = report_models(config, ds, exists)
+    runs = []
+    for m in models:
+        for name in (m, model_baseline(config, m)):
+            if not name:
+                continue
+            dirs = run_dirs(config, ds, name)
+            for d in dirs:
+                runs += [f"{d}/predictions.tsv", f"{d}/history.json"]
+            runs.append(f"{dirs[0]}/model.pt")
+    files = {
+        "results": [f"results/{m}_{ds}.json" for m in models],
+        "runs": list(dict.fromkeys(runs)),
+        "summary": f"results/dataset_{ds}.json",
+        "manifest": f"{work}/{ds}/manifest.tsv",
+        "align": [f"{work}/{ds}/align/{s}.tsv" for s in shards],
+        "tokens": tokens_path(config, ds, source),
+    }
+    if source == "raw":
+        files["audio_qc"] = [f"{work}/{ds}/audio/{s}.qc.tsv" for s in shards]
+    return files
