@@ -52,7 +52,11 @@ demo: setup
 	$(BIN)/msaflow show $(DEMO_TARGET)
 	@echo "report: $(CURDIR)/results/report_demo.html"
 
-test: setup test-system-deps peer-venvs
+# One apt call for both package lists (two would contend for dpkg's lock), then the three Python
+# environments side by side: they are independent and mostly waiting on unpacking wheels.
+test:
+	@bash scripts/ensure-apt-packages.sh $(APT_PACKAGES) $(TEST_APT_PACKAGES)
+	$(MAKE) -j3 --no-print-directory $(VENV)/.installed $(VISUAL_VENV)/.installed peer-venvs
 	$(BIN)/pytest -m "e2e or not e2e"
 
 lint: setup

@@ -1,18 +1,24 @@
 """Learning check on the full demo corpus, end to end from the corpus synthesis (issues 5, 11, 15).
 
 A model that ignores audio can beat T-BERT on MAE (extra text-side parameters, seed variance), so
-"uses a modality" is shown by the modality ablation on the *same* trained models instead: the late-
-fusion baseline `lfbert` (the cheapest tri-modal model) must get worse on test when its audio or its
-vision is shuffled across utterances: a paired bootstrap CI of the change of MAE (up) or of corr
-(down) excluding 0. It must also beat T-BERT (which must learn the text: corr > 0.5).
-Measured on the full demo (5 seeds): vision shuffled, MAE +0.255 [+0.128, +0.383]; audio shuffled,
-corr -0.079 [-0.159, -0.009] while its MAE change +0.076 [-0.037, +0.189] includes 0, so LF-BERT's
-use of the word-averaged audio is weak (docs/models.md). Numbers are printed (pytest -s) for the record.
-The seed models (senbert, mhmf) are measured by `make demo`-style runs (docs/models.md), not here:
-their 5-seed runs take longer than this suite's budget.
+"uses a modality" is shown two ways on the same trained models, without training T-BERT here:
+* the late-fusion baseline `lfbert` (the cheapest tri-modal model) beats, on the same test
+  utterances, the *text oracle*: the best a model can do that knows the text component s_text of
+  every label exactly (prediction w_text * s_text, from label.csv); T-BERT, which has only the text,
+  scores far above it (0.85-0.97 per seed, docs/models.md);
+* it gets worse on test when its audio or its vision is shuffled across utterances: a paired
+  bootstrap CI of the change of MAE (up) or of corr (down) excluding 0.
+Measured on the full demo (5 seeds): text oracle 0.789 on the test split; lfbert 0.633-0.681 per
+seed; vision shuffled, MAE +0.255 [+0.128, +0.383]; audio shuffled, corr -0.079 [-0.159, -0.009]
+while its MAE change +0.076 [-0.037, +0.189] includes 0, so LF-BERT's use of the word-averaged
+audio is weak (docs/models.md). Numbers are printed (pytest -s) for the record. The seed models
+(senbert, mhmf) are measured by documented runs (docs/models.md), not here: their 5-seed runs
+take longer than this suite's budget.
 """
 
+import csv
 import json
+import statistics
 
 import pytest
 import yaml
@@ -21,25 +27,35 @@ from e2e_pipeline import REPO, snakemake
 pytestmark = pytest.mark.e2e
 
 
+def text_oracle_mae(corpus, split="test") -> float:
+    """MAE on `split` of the prediction w_text * s_text (the label's text component, known exactly)."""
+    process = json.loads((corpus / "generative_process.json").read_text())
+    assert process["components_in_label_csv"]["label_T"] == "s_text"
+    weight = process["weights"]["text"]
+    with open(corpus / "label.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["mode"] == split]
+    return statistics.fmean(abs(float(r["label"]) - weight * float(r["label_T"])) for r in rows)
+
+
 def test_full_demo_lfbert_uses_audio_and_vision(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["demo"]["spec"] = str(REPO / config["demo"]["spec"])
+    config["models"]["lfbert"]["baseline"] = None  # the text oracle below is the stronger reference
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     snakemake(tmp_path, "results/lfbert_demo.json", timeout=5400)
     result = json.loads((tmp_path / "results/lfbert_demo.json").read_text())
-    tbert = result["baseline"]["metrics"]["test"]
+    oracle = text_oracle_mae(tmp_path / "work/demo/corpus")
     test = result["metrics"]["test"]
     conditions = result["ablation"]["conditions"]
-    lines = [f"\nlearning check (test, mean over seeds {result['seeds']}): tbert mae {tbert['mae']['mean']:.3f} "
-             f"corr {tbert['corr']['mean']:.3f}; lfbert mae {test['mae']['mean']:.3f} corr {test['corr']['mean']:.3f}"]
+    lines = [f"\nlearning check (test, mean over seeds {result['seeds']}): text oracle mae {oracle:.3f}; "
+             f"lfbert mae {test['mae']['mean']:.3f} corr {test['corr']['mean']:.3f}"]
     for name, c in sorted(conditions.items()):
         m = c["metrics"]["mae"]
         lines.append(f"  {name:16s} delta mae {m['diff']:+.3f} [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}] p {m['p']:.3f}")
     print("\n".join(lines))
     assert len(result["seeds"]) == 5
     assert result["data"]["failed_utterances"] == 0 and result["dataset_summary"]["utterances"] == 336
-    assert tbert["corr"]["mean"] > 0.5
-    assert test["mae"]["mean"] < tbert["mae"]["mean"]
+    assert test["mae"]["mean"] < oracle, "lfbert does not beat the text oracle: it cannot be using audio or vision"
     for modality in ("audio", "vision"):
         shuffled = conditions[f"{modality}_shuffle"]["metrics"]
         hurts = shuffled["mae"]["ci_low"] > 0 or shuffled["corr"]["ci_high"] < 0
