@@ -50,6 +50,22 @@ def tokenise(tokenizer, word_lists, max_length):
     return input_ids, attention_mask, maskable, sum(a.truncated for a in alignments)
 
 
+def start(stage: str, args):
+    """What every pretraining-loop stage (pretrain, tapt) sets up first: (log, start time, out_dir,
+    data settings, loop config), with --threads over the settings' threads."""
+    from msaflow.pretraining import loop
+    from msaflow.stages.train import _json_arg
+
+    log = get_logger(stage, args.log)
+    t0 = time.time()
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_settings, loop_settings = split_settings(_json_arg(args.settings))
+    if args.threads:
+        loop_settings["threads"] = args.threads
+    return log, t0, out_dir, data_settings, loop.PretrainConfig.from_dict(loop_settings)
+
+
 def pretraining_model(text_encoder: str, speech_encoder: str, layers: int, heads: int):
     from msaflow.models.cmt import CMT
 
@@ -65,16 +81,8 @@ def main(args) -> int:
     from msaflow.pretraining import loop
     from msaflow.pretraining.codewords import assign, fit_codebook, mfcc_features
     from msaflow.pretraining.corpus import heldout_ids, load_corpus
-    from msaflow.stages.train import _json_arg
 
-    log = get_logger("pretrain", args.log)
-    t0 = time.time()
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data_settings, loop_settings = split_settings(_json_arg(args.settings))
-    if args.threads:
-        loop_settings["threads"] = args.threads
-    cfg = loop.PretrainConfig.from_dict(loop_settings)
+    log, t0, out_dir, data_settings, cfg = start("pretrain", args)
     tokenizer = load_tokenizer(args.text_encoder)  # first: an unusable encoder fails at once
     torch.manual_seed(cfg.seed)
     model = pretraining_model(args.text_encoder, args.speech_encoder, args.layers, args.heads)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
-from msaflow.common import MsaflowError, atomic_write_text, get_logger
+from msaflow.common import MsaflowError, atomic_write_text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,19 +38,11 @@ def main(args) -> int:
 
     from msaflow.models.cmt import CMTPretrainingHeads
     from msaflow.pretraining import loop
-    from msaflow.stages.pretrain import pretraining_model, split_settings
-    from msaflow.stages.train import _json_arg
+    from msaflow.stages.pretrain import pretraining_model, start
     from msaflow.tokenize import load_tokens
     from msaflow.waveforms import attach_waveforms, load_waveforms
 
-    log = get_logger("tapt", args.log)
-    t0 = time.time()
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _, loop_settings = split_settings(_json_arg(args.settings))
-    if args.threads:
-        loop_settings["threads"] = args.threads
-    cfg = loop.PretrainConfig.from_dict(loop_settings)
+    log, t0, out_dir, _, cfg = start("tapt", args)
     try:
         checkpoint = torch.load(args.init, map_location="cpu", weights_only=False)
     except FileNotFoundError:
