@@ -12,7 +12,7 @@
 #     plugin's job step drops SLURM_CONF, so a conf elsewhere is invisible inside jobs;
 #   * slurmctld and slurmd as root, listening on 127.0.0.1, no accounting (no slurmdbd);
 #     MinJobAge=300 so that `squeue` still reports finished jobs to the plugin;
-#   * one node = this machine (its CPUs; memory not consumable; one fake GPU GRES so that GPU
+#   * one node = this machine (its CPUs, or MSAFLOW_SLURM_CPUS; memory not consumable; one fake GPU GRES so that GPU
 #     rules mapped to `--gres=gpu:1` can be scheduled and the mapping tested).
 # PIDs are written to STATE_DIR/*.pid; slurm-local-stop.sh kills exactly those processes.
 set -euo pipefail
@@ -38,7 +38,10 @@ if [ -f "$STATE/slurmctld.pid" ] && kill -0 "$(cat "$STATE/slurmctld.pid")" 2>/d
 fi
 
 NODE=$(hostname -s)
-CPUS=$(nproc)
+# MSAFLOW_SLURM_CPUS declares more CPUs than the machine has (config_overrides below lets slurmd
+# accept it): the test pipeline's jobs are mostly job-step start-up, not computation, and with the
+# real count they queue behind each other two at a time.
+CPUS=${MSAFLOW_SLURM_CPUS:-$(nproc)}
 MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
 
 rm -rf "$STATE"

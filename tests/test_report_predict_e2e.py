@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from browser import chromium, inspect, screenshot
 from conftest import require_tools
-from e2e_pipeline import REPO, SEED, env, snakemake, write_config, write_small_spec
+from e2e_pipeline import REPO, SEED, copy_workdir, env, snakemake, update_config
 
 from msaflow.common import read_tsv
 
@@ -26,12 +26,11 @@ SECTIONS = ("comparison", "ablation", "models", "data", "examples", "provenance"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(small_demo, tmp_path_factory):
+    """A copy of the session's small demo (conftest; tbert already trained), plus CM-BERT and the report."""
     require_tools("ffmpeg", "espeak-ng")
-    workdir = tmp_path_factory.mktemp("report_e2e")
-    spec = write_small_spec(workdir / "spec.yaml")
-    write_config(workdir, spec, report={"models": ["cmbert"], "include_existing": True},
-                 tokens={"dataset_vision_fsets": {"demo": None}})
+    workdir = copy_workdir(small_demo, tmp_path_factory.mktemp("report_e2e") / "built")
+    update_config(workdir, "report", models=["cmbert"], include_existing=True)
     snakemake(workdir, "results/report_demo.html", timeout=1800)
     return workdir
 
