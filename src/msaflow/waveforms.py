@@ -118,15 +118,20 @@ def build_waveforms(tokens: dict, audio_dirs, max_seconds: float) -> tuple[dict,
     return data, qc
 
 
-def load_waveforms(path) -> dict:
+def load_torch_artifact(path, what: str, stage: str):
+    """torch.load of a file a stage wrote, with errors that name the file and the stage to rerun."""
     import torch
 
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
-        raise MsaflowError(f"waveforms file {path} does not exist; run the waveforms stage first (snakemake {path})") from None
+        raise MsaflowError(f"{what} {path} does not exist; run the {stage} stage first (snakemake {path})") from None
     except Exception as error:
-        raise MsaflowError(f"waveforms file {path} cannot be read ({error}); delete it and rerun the waveforms stage") from None
+        raise MsaflowError(f"{what} {path} cannot be read ({error}); delete it and rerun the {stage} stage") from None
+
+
+def load_waveforms(path) -> dict:
+    data = load_torch_artifact(path, "waveforms file", "waveforms")
     if not isinstance(data, dict) or not all(s in data for s in SPLITS):
         raise MsaflowError(f"{path} is not a waveforms file (expected keys {', '.join(SPLITS)})")
     return data

@@ -195,20 +195,22 @@ class CMT(TextEncoderMixin, MsaModel):
         frames, valid = self.speech(waveform, lengths, frame_mask)
         return frames.float(), valid
 
-    def cross_text(self, e_w, w_mask, e_a, a_mask) -> list[torch.Tensor]:
-        """Text stream: queries from the text, keys/values the audio embedding e_a, every block's output."""
-        outputs, h = [], e_w
-        for block in self.text_blocks:
-            h = block(h, w_mask, e_a, a_mask)
+    @staticmethod
+    def _stream(blocks, h, mask, other, other_mask) -> list[torch.Tensor]:
+        """One stream of the symmetric transformer: queries from h, keys/values `other`; every block's output."""
+        outputs = []
+        for block in blocks:
+            h = block(h, mask, other, other_mask)
             outputs.append(h)
         return outputs
 
+    def cross_text(self, e_w, w_mask, e_a, a_mask) -> list[torch.Tensor]:
+        """Text stream: queries from the text, keys/values the audio embedding e_a."""
+        return self._stream(self.text_blocks, e_w, w_mask, e_a, a_mask)
+
     def cross_audio(self, e_a, a_mask, e_w, w_mask) -> list[torch.Tensor]:
-        outputs, h = [], e_a
-        for block in self.audio_blocks:
-            h = block(h, a_mask, e_w, w_mask)
-            outputs.append(h)
-        return outputs
+        """Audio stream: queries from the audio, keys/values the text embedding e_w."""
+        return self._stream(self.audio_blocks, e_a, a_mask, e_w, w_mask)
 
     def pooled_audio_layers(self, layers: list[torch.Tensor]) -> torch.Tensor:
         """The layer pooler (§4.3.2): softmax-weighted average of the audio blocks' outputs, or the last."""
@@ -284,13 +286,10 @@ class CMT(TextEncoderMixin, MsaModel):
 
     def load_pretrained(self, path) -> None:
         """Start from a `pretrain`/`tapt` checkpoint (work/pretrain/{name}/model.pt, work/{ds}/tapt/{name}/model.pt)."""
+        from msaflow.waveforms import load_torch_artifact
+
         path = Path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except FileNotFoundError:
-            raise MsaflowError(f"pretraining checkpoint {path} does not exist; build it first (snakemake {path})") from None
-        except Exception as error:
-            raise MsaflowError(f"pretraining checkpoint {path} cannot be read ({error}); delete it and rerun") from None
+        checkpoint = load_torch_artifact(path, "pretraining checkpoint", "pretrain (or tapt)")
         if not isinstance(checkpoint, dict) or "backbone" not in checkpoint:
             raise MsaflowError(f"{path} is not a CMT pretraining checkpoint (no 'backbone')")
         theirs, ours = checkpoint.get("architecture", {}), self.architecture()

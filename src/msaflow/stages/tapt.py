@@ -40,13 +40,10 @@ def main(args) -> int:
     from msaflow.pretraining import loop
     from msaflow.stages.pretrain import pretraining_model, start
     from msaflow.tokenize import load_tokens
-    from msaflow.waveforms import attach_waveforms, load_waveforms
+    from msaflow.waveforms import attach_waveforms, load_torch_artifact, load_waveforms
 
     log, t0, out_dir, _, cfg = start("tapt", args)
-    try:
-        checkpoint = torch.load(args.init, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise MsaflowError(f"pretraining checkpoint {args.init} does not exist; build it first (snakemake {args.init})") from None
+    checkpoint = load_torch_artifact(args.init, "pretraining checkpoint", "pretrain")
     arch = checkpoint["architecture"]
     tokens = load_tokens(args.tokens)
     if tokens["meta"].get("encoder") != arch["encoder"]:
