@@ -110,7 +110,7 @@ def test_words_average_visual_frames_and_feed_the_exports(stage, tmp_path):
                          acoustic_qc=[str(frames_qc)], align=[str(tmp_path / "align.tsv")],
                          align_qc=[str(tmp_path / "align.qc.tsv")], out=str(tmp_path / f"{fset}.csd"),
                          qc=str(tmp_path / f"{fset}.qc.tsv"), mode="nanmean", fill_value=0.0, columns="all",
-                         presets="{}", no_znorm=False, mmsa_out=None, mag_out=None, export_length=50, vision_dim=1,
+                         presets="{}", no_znorm=False, znorm="train", speaker_min_utterances=5, mmsa_out=None, mag_out=None, export_length=50, vision_dim=1,
                          tokenizer="minilm-l6", log=None)
         vars(args).update(extra)
         assert words.main(args) == 0

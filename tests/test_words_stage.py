@@ -56,7 +56,7 @@ def _acoustic(tmp_path, fset):
     return read_qc(args.qc)
 
 
-def _words(tmp_path, fset, columns="all"):
+def _words(tmp_path, fset, columns="all", **extra):
     from msaflow.stages import words
 
     args = Namespace(fset=fset, dataset="t", manifest=str(tmp_path / "manifest.tsv"),
@@ -64,7 +64,8 @@ def _words(tmp_path, fset, columns="all"):
                      align=[str(tmp_path / "align.tsv")], align_qc=[str(tmp_path / "align.qc.tsv")],
                      out=str(tmp_path / f"{fset}.csd"), qc=str(tmp_path / f"{fset}.words.qc.tsv"), mode="nanmean",
                      fill_value=0.0, columns=columns, presets=json.dumps({"cmbert5": ["VUV", "QOQ", "MDQ", "MCEP_14", "HMPDM_24"]}),
-                     no_znorm=False, log=None)
+                     no_znorm=False, znorm="train", speaker_min_utterances=5, log=None)
+    vars(args).update(extra)
     assert words.main(args) == 0
     return args
 
@@ -121,3 +122,19 @@ def test_egemaps_words(tmp_path):
     _words(tmp_path, "egemaps")
     feats, names, _ = csd.load_word_features(tmp_path / "egemaps.csd")
     assert len(names) == 25 and feats["v2$_$1"].shape == (3, 25)
+
+
+def test_words_speaker_normalisation(tmp_path):
+    """words.znorm: speaker: v1 (2 utterances) on its own statistics, the lone clips on the train split's."""
+    _corpus(tmp_path)
+    _acoustic(tmp_path, "covarep_like")
+    _words(tmp_path, "covarep_like")
+    train_only, _, _ = csd.load_word_features(tmp_path / "covarep_like.csd")
+    args = _words(tmp_path, "covarep_like", znorm="speaker", speaker_min_utterances=2)
+    feats, names, meta = csd.load_word_features(args.out)
+    z = meta["znorm"]
+    assert z["scope"] == "speaker" and z["speaker"]["n_speakers"] == 1
+    assert z["speaker"]["fallback_speakers"] == ["v2", "v3"] and len(z["speaker"]["fallback_mean"]) == 74
+    # v1 is the whole train split: its own statistics are the train statistics, so nothing moves
+    np.testing.assert_allclose(feats["v1$_$1"], train_only["v1$_$1"], atol=1e-4)
+    assert all(np.isfinite(f).all() for f in feats.values())

@@ -58,6 +58,10 @@ class FrameInputs:
     vision: dict | None = None
     audio_dim: int = 0
     vision_dim: int = 0
+    # "speaker": each speaker's own statistics before the train split's (msaflow.normalization)
+    znorm: str = "train"
+    speaker_min_utterances: int = 5
+    speakers: dict | None = None  # {utterance_id: speaker}, needed for "speaker"
 
 
 def resample(features: np.ndarray, intervals: np.ndarray, rate: float, max_frames: int) -> FrameSequence:

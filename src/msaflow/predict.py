@@ -5,7 +5,9 @@ or the word timings of a TextGrid) -> frame features (msaflow.features.registry)
 with the training data's fill step and train-split z-normalisation (msaflow.features.words_build,
 statistics from the run bundle) -> word-pieces (msaflow.stages.tokens.build_tokens) -> the trained
 model(s). Every setting comes from the run bundle (msaflow.bundle), none from config.yaml, so a
-clip is scored exactly as the training data was. A transcript is required: there is no speech
+clip is scored exactly as the training data was, with one exception the QC names: under per-speaker
+normalisation (words.znorm: speaker) a lone clip has no speaker statistics and gets the train
+split's (msaflow.normalization). A transcript is required: there is no speech
 recogniser here.
 
 A bad clip raises `ClipError` (an MsaflowError) naming the clip, the stage and the pipeline's own
@@ -19,12 +21,13 @@ import io
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from msaflow.common import MsaflowError, get_logger
+from msaflow.normalization import SpeakerNorm
 from msaflow.evaluation.metrics import sentiment_classes
 
 STAGES = ("audio", "align", "acoustic", "visual", "words", "tokens", "model")
@@ -271,6 +274,8 @@ class Predictor:
         table = words_build.WordTable([x.word for x in intervals], np.array([[x.start, x.end] for x in intervals], np.float64))
         means = words_build.word_means(frame_feats, frame_intervals, table, fill["mode"], fill["fill_value"], col_idx)
         znorm = words_meta.get("znorm") or {}
+        if znorm.get("speaker"):  # one clip of an unknown speaker: the train split's raw statistics
+            means = SpeakerNorm.from_metadata(znorm["speaker"]).apply(None, means)
         mean = std = None
         if znorm.get("applied"):
             mean, std = np.asarray(znorm["mean"], np.float64), np.asarray(znorm["std"], np.float64)
@@ -300,7 +305,9 @@ class Predictor:
         out.audio_words = self._word_features(feats, frame_intervals, columns, self.meta["audio_words"], intervals)
         if self.uses_vision:
             out.vision_words = self._word_features(*out.frames["vision"], vision_cols, self.meta["vision_words"], intervals)
-        qc["words"] = {"status": "ok", "reason": ""}
+        speaker_note = ("speaker normalisation: one clip of an unknown speaker, normalised with the train split's "
+                        "statistics" if (self.meta["audio_words"].get("znorm") or {}).get("speaker") else "")
+        qc["words"] = {"status": "ok", "reason": speaker_note}
         timing["words"] = time.perf_counter() - t
         out.qc["timing"] = timing
         return out
@@ -335,6 +342,8 @@ class Predictor:
             feats, intervals = f.frames[m]
             z = self.meta["frame_znorm"][m]
             seq = fr.resample(feats, intervals, float(self.meta["frame_rate"]), int(self.meta["max_frames"]))
+            if z.get("speaker"):  # as for the word-level features: a lone clip gets the train statistics
+                seq = replace(seq, values=SpeakerNorm.from_metadata(z["speaker"]).apply(None, seq.values))
             tensor, lengths, valid = fr.stack([seq], int(self.meta[f"{m}_frames_dim"]), np.asarray(z["mean"], np.float32),
                                               np.asarray(z["std"], np.float32), self.meta.get("frame_dtype", "float16"))
             split[f"{m}_frames"], split[f"{m}_frame_lengths"], split[f"{m}_frames_valid"] = tensor, lengths, valid

@@ -17,10 +17,13 @@ rule tokens:
         frame_rate=config["tokens"]["frame_rate"],
         max_frames=config["tokens"]["max_frames"],
         frame_dtype=config["tokens"]["frame_dtype"],
+        # the frames follow words.znorm: per speaker when the word-level features are
+        frame_znorm="speaker" if str(config["words"]["znorm"]) == "speaker" else "train",
+        speaker_min_utterances=config["words"]["speaker_min_utterances"],
         vision_set=lambda wc: wfc.tokens_vset(config, wc.ds, dataset_source(wc.ds)) or "none",
         vision_missing=config["tokens"]["vision_missing"],
         vision=lambda wc, input: wfc.tokens_vision_args(config, wc.ds, input, dataset_source(wc.ds)),
-        code=code_hash("tokenize.py", "frames.py", "features/csd.py", "encoders.py", "stages/tokens.py"),
+        code=code_hash("tokenize.py", "frames.py", "normalization.py", "features/csd.py", "encoders.py", "stages/tokens.py"),
     threads: 1
     resources:
         # the frame files are read one shard at a time; the padded 20 Hz float16 tensors of all
@@ -38,5 +41,6 @@ rule tokens:
         " --usable-qc {input.usable_qc}"
         " --audio-words {input.audio_words} --encoder {wildcards.encoder} --max-length {params.max_length}"
         " --audio-frames {input.audio_frames} --frame-rate {params.frame_rate} --max-frames {params.max_frames}"
-        " --frame-dtype {params.frame_dtype} {params.vision}"
+        " --frame-dtype {params.frame_dtype} --frame-znorm {params.frame_znorm}"
+        " --speaker-min-utterances {params.speaker_min_utterances} {params.vision}"
         " --out {output.tokens} --qc {output.qc} > {log} 2>&1"

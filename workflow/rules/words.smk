@@ -1,5 +1,6 @@
 # Word-level averages of frame features (CMU-MultimodalSDK semantics), per feature set: acoustic
 # (acoustic/{fset}/) and visual (visual/{vset}/) sets go through the same `msaflow words`.
+from msaflow.normalization import scope_of as normalization_scope  # noqa: E402
 
 
 rule words:
@@ -16,10 +17,11 @@ rule words:
         settings={k: config["words"][k] for k in ("mode", "fill_value")},
         columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
         presets=lambda wc: json.dumps(config["words"]["presets"]),
-        znorm=lambda wc: "" if config["words"]["znorm"] else "--no-znorm",
+        znorm=lambda wc: "--znorm " + normalization_scope(config["words"]["znorm"]),
+        speaker_min_utterances=config["words"]["speaker_min_utterances"],
         code=code_hash(
             "features/__init__.py", "features/csd.py", "features/word_average.py",
-            "features/words_build.py", "stages/words.py",
+            "features/words_build.py", "stages/words.py", "normalization.py",
         ),
     threads: 1
     resources:
@@ -36,7 +38,7 @@ rule words:
         " --frames {input.h5} --frames-qc {input.h5qc} --align {input.align} --align-qc {input.alignqc}"
         " --out {output.csd} --qc {output.qc} --mode {params.settings[mode]}"
         " --fill-value {params.settings[fill_value]} --columns {params.columns:q} --presets {params.presets:q}"
-        " {params.znorm} > {log} 2>&1"
+        " {params.znorm} --speaker-min-utterances {params.speaker_min_utterances} > {log} 2>&1"
 
 
 rule words_all:

@@ -46,6 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-rate", type=float, default=20.0, help="Hz of the unaligned frame sequences")
     parser.add_argument("--max-frames", type=int, default=500, help="frames kept per utterance (the first ones)")
     parser.add_argument("--frame-dtype", default="float16", help="storage of the frame tensors: float16 or float32")
+    parser.add_argument("--frame-znorm", choices=("speaker", "train"), default="train",
+                        help="speaker: each speaker's own statistics first, then the train split's (msaflow.normalization)")
+    parser.add_argument("--speaker-min-utterances", type=int, default=5)
     parser.add_argument("--encoder", default="minilm-l6")
     parser.add_argument("--max-length", type=int, default=50)
     parser.add_argument("--out", required=True, help="tokens/{encoder}/{fset}.pt")
@@ -259,14 +262,36 @@ def add_frames(data: dict, items: dict, frames: FrameInputs, vision_dim: int) ->
         if by_id is None or (modality == "vision" and not vision_dim):
             continue
         key = f"{modality}_frames"
+        speaker = None
+        if frames.znorm == "speaker":
+            speaker = _speaker_normalise(items, key, frames, dim)
         mean, std, windows = fr.fit_znorm((it[key] for it in items["train"] if it[key] is not None), dim)
         for s in SPLITS:
             tensor, lengths, valid = fr.stack([it[key] for it in items[s]], dim, mean, std, frames.dtype)
             data[s][key], data[s][f"{modality}_frame_lengths"], data[s][f"{key}_valid"] = tensor, lengths, valid
         meta[f"{key}_dim"] = dim
         meta["frame_znorm"][modality] = {"fitted_on": "train", "windows": windows,
-                                         "mean": mean.tolist(), "std": std.tolist()}
+                                         "mean": mean.tolist(), "std": std.tolist(),
+                                         "scope": frames.znorm, **({"speaker": speaker} if speaker else {})}
     return meta
+
+
+def _speaker_normalise(items: dict, key: str, frames: FrameInputs, dim: int) -> dict:
+    """Replace every `key` sequence by its values in its speaker's z-space; returns the metadata."""
+    from dataclasses import replace
+
+    from msaflow.normalization import fit_speaker_norm
+    from msaflow.tokenize import SPLITS
+
+    if not frames.speakers:
+        raise MsaflowError("frame z-normalisation 'speaker' needs each utterance's speaker (manifest video_id)")
+    present = [it for s in SPLITS for it in items[s] if it[key] is not None]
+    norm = fit_speaker_norm({it["id"]: it[key].values for it in present}, frames.speakers,
+                            [it["id"] for it in items["train"] if it[key] is not None], dim,
+                            frames.speaker_min_utterances)
+    for it in present:
+        it[key] = replace(it[key], values=norm.apply(frames.speakers[it["id"]], it[key].values))
+    return norm.metadata()
 
 
 def main(args) -> int:
@@ -310,7 +335,11 @@ def main(args) -> int:
         if args.vision_qc:
             vision_failed = {u: r or "failed" for u, (s, r) in read_qc(args.vision_qc).items() if s == "failed"}
     entering = {r["utterance_id"] for r in manifest_rows} - failed
-    frames = fr.FrameInputs(rate=args.frame_rate, max_frames=args.max_frames, dtype=args.frame_dtype)
+    from msaflow.normalization import speaker_of
+
+    frames = fr.FrameInputs(rate=args.frame_rate, max_frames=args.max_frames, dtype=args.frame_dtype,
+                            znorm=args.frame_znorm, speaker_min_utterances=args.speaker_min_utterances,
+                            speakers={r["utterance_id"]: speaker_of(r) for r in manifest_rows})
     frame_columns = {"audio": [], "vision": []}
     for modality, paths, wanted in (("audio", args.audio_frames, entering), ("vision", args.vision_frames, entering & set(vision))):
         if paths:

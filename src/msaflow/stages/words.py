@@ -3,7 +3,7 @@
 Inputs per shard: the frame features' `.h5` + QC (acoustic or visual: the same averaging for both)
 and the align stage's word table + QC; plus the
 dataset manifest (text, label, annotation, mode). Output: `words/{fset}.csd` (rows in word_index
-order, z-normalised with train statistics, NaN filled; see msaflow.features.words_build), its QC
+order, z-normalised per speaker and/or with train statistics, NaN filled; see msaflow.features.words_build), its QC
 table. The exports for other frameworks are a later stage (`msaflow exports`).
 """
 
@@ -36,7 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-value", type=float, default=0.0)
     parser.add_argument("--columns", default="all", help="'all', a preset name, or a JSON list of names")
     parser.add_argument("--presets", default="{}", help="JSON {preset: [names]}")
-    parser.add_argument("--no-znorm", action="store_true")
+    parser.add_argument("--znorm", choices=("speaker", "train", "none"), default="train",
+                        help="speaker: each speaker's own statistics first (msaflow.normalization), then the "
+                             "train split's; train: the train split's only; none: raw")
+    parser.add_argument("--no-znorm", action="store_true", help="the same as --znorm none")
+    parser.add_argument("--speaker-min-utterances", type=int, default=5,
+                        help="a speaker with fewer utterances is normalised with the train statistics")
     parser.add_argument("--log", default=None)
 
 
@@ -97,17 +102,32 @@ def main(args: argparse.Namespace) -> int:
     names = [frame_meta["column names"][i] for i in col_idx]
     columns_meta = [frame_meta["columns"][i] for i in col_idx]
 
+    scope = "none" if args.no_znorm else args.znorm
+    train_ids = [u for u in results if manifest[u].get("mode") == "train"]
+    speaker = None
+    if scope == "speaker" and train_ids:
+        from msaflow.normalization import fit_speaker_norm, speaker_of
+
+        speakers = {u: speaker_of(manifest[u]) for u in results}
+        norm = fit_speaker_norm({u: f for u, (f, _) in results.items()}, speakers, train_ids, len(names),
+                                args.speaker_min_utterances)
+        results = {u: (norm.apply(speakers[u], f), iv) for u, (f, iv) in results.items()}
+        speaker = norm.metadata()
+        logger.info("speaker normalisation: %d speakers on their own statistics, %d on the train split's "
+                    "(fewer than %d utterances)", speaker["n_speakers"], len(speaker["fallback_speakers"]),
+                    args.speaker_min_utterances)
     mean = std = None
-    znorm = {"applied": False}
-    if not args.no_znorm:
-        train = [results[u][0] for u in results if manifest[u].get("mode") == "train"]
-        if train:
-            mean, std, n_words = words_build.fit_znorm(train)
-            znorm = {"applied": True, "fitted_on": "train", "n_words": n_words, "columns": names,
+    znorm = {"applied": False, "scope": "none"}
+    if scope != "none":
+        if train_ids:
+            mean, std, n_words = words_build.fit_znorm([results[u][0] for u in train_ids])
+            znorm = {"applied": True, "scope": scope, "fitted_on": "train", "n_words": n_words, "columns": names,
                      "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+            if speaker is not None:
+                znorm["speaker"] = speaker
         else:
             logger.warning("no train-split utterance: z-normalisation skipped")
-            znorm = {"applied": False, "reason": "no train-split utterance"}
+            znorm = {"applied": False, "scope": "none", "reason": "no train-split utterance"}
     final = {u: words_build.apply(f, mean, std, args.fill_value) for u, (f, _) in results.items()}
 
     metadata = {
@@ -119,7 +139,7 @@ def main(args: argparse.Namespace) -> int:
         "columns": columns_meta,
         "znorm": znorm,
         "fill": {"mode": args.mode, "fill_value": args.fill_value,
-                 "order": "word means -> column subset -> z-norm (train stats) -> NaN := fill_value",
+                 "order": "word means -> column subset -> [speaker z-norm] -> z-norm (train stats) -> NaN := fill_value",
                  "epsilon_s": 1e-5},
         "settings": {"frame_settings": frame_meta.get("settings"), "columns_spec": args.columns},
     }

@@ -308,6 +308,7 @@ def pipeline_settings(config: dict, ds: str, source: str = "raw") -> dict:
         "align": {k: v for k, v in config["align"].items() if k != "threads"},
         "acoustic": {"fset": fset, "options": dict(config["acoustic"].get("options", {}).get(fset, {}))},
         "words": {"mode": words["mode"], "fill_value": words["fill_value"], "znorm": words["znorm"],
+                  "speaker_min_utterances": words.get("speaker_min_utterances", 5),
                   "columns": words["columns"].get(fset, "all"), "presets": words["presets"]},
         "tokens": {"encoder": tokens_encoder(config, ds), "audio_fset": fset, "max_length": config["tokens"]["max_length"]},
     }
