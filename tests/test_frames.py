@@ -247,3 +247,32 @@ def test_workflow_config_vision_set_and_inputs():
     assert "--vision-set facial_like" in args and "--vision-missing zero" in args and "visual/facial_like/s001.h5" in args
     assert wfc.tokens_vision_args(config, "speech", SimpleNamespace()) == ""
     assert wfc.evaluate_inputs(config, "demo", "cmbert")["ablation"] == ["work/demo/runs/cmbert/seed1/ablation.tsv"]
+
+
+def test_speaker_scope_removes_each_speakers_level_from_the_frames(tokenizer):
+    """tokens with frame z-normalisation 'speaker': a speaker shifted by +50 on every audio column
+    gets the same frames as without the shift; with 'train' the shift survives."""
+    from msaflow.normalization import speaker_of
+    from msaflow.stages.tokens import build_tokens
+
+    def frames_of(scope, shift):
+        c, inputs = av_inputs(n=40)
+        speakers = {r["utterance_id"]: speaker_of(r) for r in c["rows"]}
+        shifted = sorted(set(speakers.values()))[0]
+        for u, seq in inputs.audio.items():
+            if speakers[u] == shifted:
+                inputs.audio[u] = fr.FrameSequence(seq.values + shift, seq.valid, seq.n_windows)
+        inputs.znorm, inputs.speakers, inputs.speaker_min_utterances = scope, speakers, 2
+        data, _ = build_tokens(c["rows"], c["words"], c["audio"], c["vision"], tokenizer, 30, frames=inputs)
+        return data
+
+    plain, moved = frames_of("speaker", 0.0), frames_of("speaker", 50.0)
+    meta = moved["meta"]["frame_znorm"]["audio"]
+    assert meta["scope"] == "speaker" and meta["speaker"]["n_speakers"] >= 2
+    for split in ("train", "valid", "test"):
+        torch.testing.assert_close(plain[split]["audio_frames"].float(), moved[split]["audio_frames"].float(),
+                                   atol=2e-2, rtol=0)
+    train_plain, train_moved = frames_of("train", 0.0), frames_of("train", 50.0)
+    differs = [not torch.allclose(train_plain[s]["audio_frames"].float(), train_moved[s]["audio_frames"].float(), atol=0.1)
+               for s in ("train", "valid", "test")]
+    assert any(differs)
