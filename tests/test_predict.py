@@ -139,3 +139,29 @@ def test_frame_sequences_only_for_the_modalities_extracted():
     assert set(split) == {"audio_frames", "audio_frame_lengths", "audio_frames_valid"}
     assert split["audio_frames"].shape == (1, 2, 2) and split["audio_frame_lengths"].tolist() == [2]
     assert split["audio_frames"][0, 0].tolist() == [1.0, 1.0] and split["audio_frames"][0, 1].tolist() == [2.0, 0.0]
+
+
+def test_a_lone_clip_under_speaker_normalisation_gets_the_train_fallback_then_the_train_step():
+    """words.znorm: speaker: predict has no speaker statistics for one clip; it applies the stored
+    fallback (train statistics of the raw values) and then the train step, for words and frames."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from msaflow.predict import Predictor, _Features
+
+    speaker = {"fallback_mean": [10.0, 0.0], "fallback_std": [5.0, 1.0], "min_utterances": 5}
+    words_meta = {"columns": ["a", "b"], "fill": {"mode": "nanmean", "fill_value": 0.0},
+                  "znorm": {"applied": True, "scope": "speaker", "mean": [1.0, 0.0], "std": [2.0, 1.0], "speaker": speaker}}
+    frames = np.array([[20.0, 3.0], [30.0, 3.0]], dtype=np.float32)
+    intervals = np.array([[0.0, 0.01], [0.02, 0.03]])
+    word = SimpleNamespace(word="hi", start=0.0, end=0.05)
+    got = Predictor._word_features(frames, intervals, ["a", "b"], words_meta, [word])
+    # word mean (25, 3) -> fallback ((25-10)/5, 3) = (3, 3) -> train step ((3-1)/2, 3) = (1, 3)
+    np.testing.assert_allclose(got, [[1.0, 3.0]])
+    meta = {"audio_frames_dim": 2, "vision_frames_dim": 0, "frame_rate": 20.0, "max_frames": 100, "frame_dtype": "float32",
+            "frame_znorm": {"audio": {"mean": [1.0, 0.0], "std": [2.0, 1.0], "scope": "speaker", "speaker": speaker}}}
+    f = _Features(words=["hi"], intervals=[], audio_words=got, frames={"audio": (frames[:1], intervals[:1])})
+    split = {}
+    Predictor._add_frame_sequences(SimpleNamespace(meta=meta), split, f)
+    assert split["audio_frames"][0, 0].tolist() == [0.5, 3.0]  # (20-10)/5 = 2 -> (2-1)/2 = 0.5
