@@ -69,3 +69,20 @@ def test_code_hash_changes_with_the_code(tmp_path):
     assert code_hash("stage", package_dir=package) == before
     (package / "stage" / "a.py").write_text("y = 2\n")
     assert code_hash("stage", package_dir=package) != before
+
+
+def test_model_dataset_overrides_apply_per_dataset_and_are_checked():
+    """models.<m>.dataset_overrides.<ds>: model settings for one dataset (CMT's lr on the demo),
+    validated as the entry itself is, so a misspelt setting there is named."""
+    from msaflow.training import workflow_config as wfc
+    from msaflow.workflow_support import config_error
+
+    config = shipped_config()
+    assert config_error(copy.deepcopy(config), SCHEMA) is None
+    assert wfc.model_settings(config, "cmt", "demo")["lr"] == 5e-5
+    assert wfc.model_settings(config, "cmt", "other")["lr"] == 1e-5 == wfc.model_settings(config, "cmt")["lr"]
+    assert "dataset_overrides" not in wfc.model_settings(config, "cmt", "demo")
+    config["models"]["cmt"]["dataset_overrides"] = {"demo": {"lr": 0, "layerz": 3}}
+    message = config_error(config, SCHEMA)
+    assert "models.cmt.dataset_overrides.demo" in message and "'layerz' was unexpected" in message
+    assert "0 is less than or equal to the minimum of 0" in message

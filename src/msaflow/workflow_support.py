@@ -119,4 +119,22 @@ def config_error(config: dict, schema_path: str | os.PathLike) -> str | None:
     except WorkflowError as error:
         problems = config_problems(config, yaml.safe_load(schema_path.read_text(encoding="utf-8")))
         return "invalid config (config.yaml, --configfile or --config):\n  " + "\n  ".join(problems or [str(error)])
+    problems = model_override_problems(config, yaml.safe_load(schema_path.read_text(encoding="utf-8")))
+    if problems:
+        return "invalid config (config.yaml, --configfile or --config):\n  " + "\n  ".join(problems)
     return None
+
+
+def model_override_problems(config: dict, schema: dict) -> list[str]:
+    """`models.<m>.dataset_overrides.<ds>` hold model settings: each entry with its overrides applied
+    must satisfy the model-entry schema (so a misspelt setting there fails as it would in the entry)."""
+    import jsonschema
+
+    entry_schema = schema["properties"]["models"]["additionalProperties"]
+    problems = []
+    for model, entry in sorted((config.get("models") or {}).items()):
+        for ds, override in sorted((entry.get("dataset_overrides") or {}).items()):
+            merged = {**{k: v for k, v in entry.items() if k != "dataset_overrides"}, **(override or {})}
+            for error in jsonschema.Draft7Validator(entry_schema).iter_errors(merged):
+                problems.append(f"models.{model}.dataset_overrides.{ds}: {error.message}")
+    return problems

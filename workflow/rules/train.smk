@@ -16,7 +16,7 @@ rule train:
         # what `msaflow predict` needs besides model.pt (msaflow.bundle)
         bundle=f"{WORK}/{{ds}}/runs/{{model}}/seed{{seed}}/bundle.json",
     params:
-        model_settings=lambda wc: wfc.model_settings_json(config, wc.model),
+        model_settings=lambda wc: wfc.model_settings_json(config, wc.model, wc.ds),
         train_settings=lambda wc: wfc.train_settings_json(config, wc.ds, wc.model),
         extra=lambda wc, input: wfc.train_extra_args(input),
         # the upstream stages' settings, recorded in the run bundle (they change the data anyway)

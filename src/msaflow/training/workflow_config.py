@@ -103,12 +103,22 @@ def model_code_files(config: dict, model: str) -> list[str]:
     return with_imports(module.removeprefix("msaflow.").replace(".", "/") + ".py")
 
 
-MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train")  # keys of a models: entry that are not the model's own settings
+# keys of a models: entry that are not the model's own settings
+MODEL_ENTRY_NOT_SETTINGS = ("baseline", "train", "dataset_overrides")
 
 
-def model_settings_json(config: dict, model: str) -> str:
+def model_settings(config: dict, model: str, ds: str | None = None) -> dict:
+    """The model's settings, then its own overrides for dataset `ds` (`models.<model>.dataset_overrides.<ds>`,
+    e.g. CMT's learning rate on the 216-clip demo)."""
     entry = model_entry(config, model)
-    return json.dumps({k: v for k, v in entry.items() if k not in MODEL_ENTRY_NOT_SETTINGS}, sort_keys=True)
+    settings = {k: v for k, v in entry.items() if k not in MODEL_ENTRY_NOT_SETTINGS}
+    if ds is not None:
+        settings.update((entry.get("dataset_overrides") or {}).get(ds, {}))
+    return settings
+
+
+def model_settings_json(config: dict, model: str, ds: str | None = None) -> str:
+    return json.dumps(model_settings(config, model, ds), sort_keys=True)
 
 
 def train_settings(config: dict, ds: str, model: str | None = None) -> dict:
@@ -150,7 +160,7 @@ def cmt_structure(config: dict, ds: str, model: str) -> dict:
     """The settings of a CMT model that fix its pretraining checkpoint, plus `init`."""
     from msaflow.models.registry import CMT_STRUCTURE_DEFAULTS
 
-    entry = model_entry(config, model)
+    entry = model_settings(config, model, ds)
     structure = {k: entry.get(k, v) for k, v in CMT_STRUCTURE_DEFAULTS.items()}
     structure["encoder"] = entry.get("encoder") or tokens_encoder(config, ds)
     return structure
