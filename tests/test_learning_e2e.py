@@ -6,14 +6,15 @@ A model that ignores audio can beat T-BERT on MAE (extra text-side parameters, s
   utterances, the *text oracle*: the best a model can do that knows the text component s_text of
   every label exactly (prediction w_text * s_text, from label.csv); T-BERT, which has only the text,
   scores far above it (0.85-0.97 per seed, docs/models.md);
-* it gets worse on test when its audio or its vision is shuffled across utterances: a paired
-  bootstrap CI of the change of MAE (up) or of corr (down) excluding 0.
-Measured on the full demo with the 4 seeds used here (the 5-seed values in docs/models.md differ in
-the third digit): text oracle 0.789 on the test split; vision shuffled, MAE +0.258 [+0.129, +0.386];
-audio shuffled, corr -0.080 [-0.159, -0.011] while its MAE change +0.082 [-0.033, +0.190] includes
-0, so LF-BERT's use of the word-averaged audio is weak (docs/models.md). Numbers are printed (pytest -s) for the record. The seed models
-(senbert, mhmf) are measured by documented runs (docs/models.md), not here: their 5-seed runs
-take longer than this suite's budget.
+* it gets worse on test when its audio or its vision is shuffled across utterances: the paired
+  bootstrap CI of the change of test MAE excludes 0 (the criterion of issue 11).
+Measured on the full demo with the 4 seeds used here (non-text features normalised per speaker,
+`words.znorm: speaker`): text oracle 0.789 on the test split; audio shuffled, MAE +0.296 [+0.184,
++0.406]; vision shuffled, MAE +0.361 [+0.247, +0.479]. With train-only normalisation the audio's MAE
+change was +0.082 [-0.033, +0.190] (docs/models.md, "Speaker normalisation"), which this test would
+now fail. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are
+measured by documented runs (docs/models.md), not here: their 5-seed runs take longer than this
+suite's budget.
 """
 
 import csv
@@ -62,5 +63,4 @@ def test_full_demo_lfbert_uses_audio_and_vision(tmp_path):
     assert test["mae"]["mean"] < oracle, "lfbert does not beat the text oracle: it cannot be using audio or vision"
     for modality in ("audio", "vision"):
         shuffled = conditions[f"{modality}_shuffle"]["metrics"]
-        hurts = shuffled["mae"]["ci_low"] > 0 or shuffled["corr"]["ci_high"] < 0
-        assert hurts, f"shuffling {modality} does not hurt lfbert: mae {shuffled['mae']}, corr {shuffled['corr']}"
+        assert shuffled["mae"]["ci_low"] > 0, f"shuffling {modality} does not raise lfbert's test mae: {shuffled['mae']}"
