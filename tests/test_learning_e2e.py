@@ -11,8 +11,8 @@ A model that ignores audio can beat T-BERT on MAE (extra text-side parameters, s
 Measured on the full demo with the 4 seeds used here (non-text features normalised per speaker,
 `words.znorm: speaker`): text oracle 0.789 on the test split; audio shuffled, MAE +0.296 [+0.184,
 +0.406]; vision shuffled, MAE +0.361 [+0.247, +0.479]. With train-only normalisation the audio's MAE
-change was +0.082 [-0.033, +0.190] (docs/models.md, "Speaker normalisation"), which this test would
-now fail. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are
+change was +0.082 [-0.033, +0.190] (docs/models.md, "Speaker normalisation"): that would fail this
+test. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are
 measured by documented runs (docs/models.md), not here: their 5-seed runs take longer than this
 suite's budget.
 """
