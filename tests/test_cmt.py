@@ -2,6 +2,7 @@
 term, the layer pooler, padding invariance, determinism, codeword targets, the waveforms artifact,
 the workflow helpers, and the offline failure of hub ids."""
 
+import json
 import math
 import time
 
@@ -465,8 +466,11 @@ def test_workflow_helpers_for_cmt():
     from msaflow.training import workflow_config as wfc
 
     config = config_with_cmt()
-    settings = wfc.train_settings(config, "demo", "cmt")  # the model's own demo override over train.dataset_overrides
-    assert settings["batch_size"] == 16 and settings["epochs"] == 25 and settings["warmup_proportion"] == 0.0
+    settings = wfc.train_settings(config, "demo", "cmt")  # the paper's schedule, shortened by train.dataset_overrides.demo
+    assert settings["batch_size"] == 16 and settings["epochs"] == config["train"]["dataset_overrides"]["demo"]["epochs"]
+    assert settings["warmup_proportion"] == 0.0 and wfc.train_settings(config, "mosi", "cmt")["epochs"] == 25
+    assert json.loads(wfc.model_settings_json(config, "cmt", "demo"))["lr"] == 5.0e-5  # models.cmt.dataset_overrides.demo
+    assert json.loads(wfc.model_settings_json(config, "cmt", "mosi"))["lr"] == 1.0e-5  # the paper's
     config["models"]["cmt"]["train"] = {**config["models"]["cmt"]["train"], "dataset_overrides": {"demo": {"epochs": 3}}}
     assert wfc.train_settings(config, "demo", "cmt")["epochs"] == 3 and wfc.train_settings(config, "mosi", "cmt")["epochs"] == 25
     assert wfc.train_settings(config, "demo", "tbert")["batch_size"] == config["train"]["batch_size"]
