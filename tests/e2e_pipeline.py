@@ -84,9 +84,12 @@ def update_config(workdir: Path, section: str, **values) -> None:
 
 
 def snakemake(workdir: Path, *args: str, profile: str = "default", snakefile: Path | None = None,
-              check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+              check: bool = True, timeout: float = 900, cap_polling_s: float | None = None) -> subprocess.CompletedProcess:
+    """Snakemake by its full path; `cap_polling_s`: through snakemake_capped_polling (remote executors)."""
+    launcher = ([str(BIN / "python"), str(Path(__file__).with_name("snakemake_capped_polling.py")), str(cap_polling_s)]
+                if cap_polling_s else [str(BIN / "snakemake")])
     cmd = [
-        str(BIN / "snakemake"), "--snakefile", str(snakefile or REPO / "Snakefile"),
+        *launcher, "--snakefile", str(snakefile or REPO / "Snakefile"),
         "--directory", str(workdir), "--workflow-profile", "none",
         "--profile", str(REPO / "profiles" / profile),
         *(["--cores", "2"] if profile == "default" else []), *args,

@@ -68,9 +68,10 @@ def test_demo_pipeline_on_slurm_equals_local_run(slurm_cluster, small_demo, tmp_
     assert planned_jobs(cluster, profile="slurm") == expected(*ALL_STAGES)
     # The profile's first status check comes 5 s after a submission and each check that finds nothing
     # finished waits 10 s longer (the plugin's back-off); every stage here takes seconds, so the
-    # test starts checking after 1 s (about 8 s less per stage; the results are the same).
+    # test checks after 1 s and then at most every 2 s (snakemake_capped_polling; the submissions
+    # and the results are the same, the run takes about half as long).
     run = snakemake(cluster, "--verbose", "--slurm-init-seconds-before-status-checks", "1", *targets(),
-                    profile="slurm", timeout=1200)
+                    profile="slurm", timeout=1200, cap_polling_s=2)
     log = run.stdout + run.stderr
     calls = _sbatch_calls(log)
 
