@@ -8,11 +8,13 @@ A model that ignores audio can beat T-BERT on MAE (extra text-side parameters, s
   scores far above it (0.85-0.97 per seed, docs/models.md);
 * it gets worse on test when its audio or its vision is shuffled across utterances: the paired
   bootstrap CI of the change of test MAE excludes 0 (the criterion of issue 11).
-Measured on the full demo with the 4 seeds used here (non-text features normalised per speaker,
-`words.znorm: speaker`): text oracle 0.789 on the test split; audio shuffled, MAE +0.296 [+0.184,
-+0.406]; vision shuffled, MAE +0.361 [+0.247, +0.479]. With train-only normalisation the audio's MAE
-change was +0.082 [-0.033, +0.190] (docs/models.md, "Speaker normalisation"): that would fail this
-test. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are
+Measured on the full demo with the 2 seeds used here (non-text features normalised per speaker,
+`words.znorm: speaker`): text oracle 0.789 on the test split; lfbert 0.372; audio shuffled, MAE
++0.310 [+0.201, +0.420]; vision shuffled, MAE +0.363 [+0.248, +0.483]. Every pair of the 5 demo
+seeds passes (lowest CI bound +0.167, audio, seeds 1113/1114; highest MAE 0.409), so 2 seeds (one
+round of two jobs on 2 cores) keep the verdict at half the training time of 4. With train-only
+normalisation the audio's MAE change was +0.082 [-0.033, +0.190] over 5 seeds (docs/models.md,
+"Speaker normalisation"): that would fail this test. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are
 measured by documented runs (docs/models.md), not here: their 5-seed runs take longer than this
 suite's budget.
 """
@@ -27,7 +29,7 @@ from e2e_pipeline import REPO, snakemake
 
 pytestmark = pytest.mark.e2e
 
-SEEDS = [1111, 1112, 1113, 1114]
+SEEDS = [1111, 1112]
 
 
 def text_oracle_mae(corpus, split="test") -> float:
@@ -44,7 +46,10 @@ def test_full_demo_lfbert_uses_audio_and_vision(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["demo"]["spec"] = str(REPO / config["demo"]["spec"])
     config["models"]["lfbert"]["baseline"] = None  # the text oracle below is the stronger reference
-    # 4 seeds: two rounds of two training jobs on 2 cores, as 3 would be (5 take a third round)
+    # faces sampled at 5 of the videos' 10 frames per second: the visual stage is the largest share of
+    # this test's CPU time, and each clip's expression lasts the whole clip
+    config["visual"]["options"]["facial_like"]["fps"] = 5
+    # 2 seeds: one round of two training jobs on 2 cores
     config["train"]["seeds"] = SEEDS
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     snakemake(tmp_path, "results/lfbert_demo.json", timeout=5400)
