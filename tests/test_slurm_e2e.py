@@ -2,8 +2,13 @@
 
 The cluster is started by scripts/slurm-local-start.sh (root, Debian slurm-wlm + munge, private
 munge key, slurmctld/slurmd on 127.0.0.1, no accounting) and stopped by scripts/slurm-local-stop.sh
-(by PID). The outputs must equal those of a local run with profiles/default. Missing
-prerequisites make the test fail, not skip (`make test` installs them).
+(by PID). The cluster runs every job of one shard's media (audio, alignment, acoustic and visual
+features) and every job after them (words, tokens, training, evaluation, dataset summary) on a copy
+of the session's small demo; its outputs must equal, byte for byte, those of the local run with
+profiles/default. (The whole pipeline from the corpus synthesis took 4 minutes here, nine rounds of
+seconds-long jobs each paying a SLURM job's and a Snakemake start-up; one shard exercises the same
+rules, resources and sbatch arguments in six rounds.) Missing prerequisites make the test fail, not
+skip (`make test` installs them).
 """
 
 import os
@@ -17,6 +22,9 @@ from e2e_pipeline import (
     LEVEL,
     MODEL,
     REPO,
+    SHARDS,
+    VSET,
+    copy_workdir,
     expected,
     output_files,
     planned_jobs,
@@ -58,28 +66,36 @@ def _sbatch_calls(text: str) -> dict[str, list[str]]:
 
 
 def test_demo_pipeline_on_slurm_equals_local_run(slurm_cluster, small_demo, tmp_path):
-    # The local reference is the session's small demo (conftest), built with profiles/default from
-    # the same config; the cluster run gets that config and that spec file.
-    local, cluster = small_demo, tmp_path / "slurm"
-    cluster.mkdir()
-    shutil.copy2(local / "config.yaml", cluster / "config.yaml")
+    # The local reference is the session's small demo (conftest), built with profiles/default.
+    local = small_demo
+    # The SLURM profile plans the same jobs as a local run, from nothing.
+    planning = tmp_path / "plan"
+    planning.mkdir()
+    shutil.copy2(local / "config.yaml", planning / "config.yaml")
+    assert planned_jobs(planning, profile="slurm") == expected(*ALL_STAGES)
 
-    # The SLURM profile plans the same jobs as a local run.
-    assert planned_jobs(cluster, profile="slurm") == expected(*ALL_STAGES)
+    # On a copy of the local run, the cluster redoes one shard's jobs and everything after them.
+    cluster = copy_workdir(local, tmp_path / "slurm")
+    shard = SHARDS[1]
+    force = ["--forcerun", f"work/demo/audio/{shard}.qc.tsv", f"work/demo/visual/{VSET}/{shard}.qc.tsv", "--"]
+    redone = expected("audio", "align", "acoustic", "visual", "words", "words_visual", "tokens", "train",
+                      "evaluate", "dataset_summary", shards=[shard])
+    assert planned_jobs(cluster, *force, *targets(), profile="slurm") == redone
     # The profile's first status check comes 5 s after a submission and each check that finds nothing
     # finished waits 10 s longer (the plugin's back-off); every stage here takes seconds, so the
     # test checks after 1 s and then at most every 2 s (snakemake_capped_polling; the submissions
     # and the results are the same, the run takes about half as long).
-    run = snakemake(cluster, "--verbose", "--slurm-init-seconds-before-status-checks", "1", *targets(),
+    run = snakemake(cluster, "--verbose", "--slurm-init-seconds-before-status-checks", "1", *force, *targets(),
                     profile="slurm", timeout=1200, cap_polling_s=2)
     log = run.stdout + run.stderr
     calls = _sbatch_calls(log)
 
     # Every non-local rule went through sbatch, with its own threads, memory and runtime.
-    submitted = {"make_demo", "manifest", "audio", "align", "acoustic"}
+    submitted = {"audio", "align", "acoustic"}
     if LEVEL == "results":
-        submitted |= {"words", "tokens", "train", "evaluate"}
-    assert submitted <= set(calls), f"rules submitted: {sorted(calls)}"
+        submitted |= {"visual", "words", "tokens", "train", "evaluate", "dataset_summary"}
+    assert submitted == set(calls), f"rules submitted: {sorted(calls)}"
+    assert all(len(calls[rule]) == 1 for rule in submitted - {"words"}), calls  # one shard; words: audio and visual
     assert "shard" not in calls, "local rules must not be submitted"
     assert all("--cpus-per-task=2" in c for c in calls["audio"]), calls["audio"][0]
     assert all("--cpus-per-task=1" in c and " --mem 1500" in c for c in calls["acoustic"]), calls["acoustic"][0]
