@@ -2,11 +2,10 @@
 both reach results/tbert_<dataset>.json; absent data stops the first rule with a message."""
 
 import json
-import subprocess
 
 import pytest
 import yaml
-from e2e_pipeline import REPO, snakemake, write_config, write_small_spec
+from e2e_pipeline import snakemake, write_config, write_small_spec
 from sdk_fixture import write_sdk_dataset, write_sdk_visual
 
 pytestmark = pytest.mark.e2e
@@ -57,13 +56,11 @@ def test_sdk_visual_file_reaches_visual_words_and_exports(tmp_path):
     assert visual.any()
 
 
-def test_raw_corpus_reaches_results_with_summary(tmp_path):
-    spec = write_small_spec(tmp_path / "spec.yaml")
-    corpus = tmp_path / "corpus"
-    subprocess.run([str(REPO / ".venv/bin/msaflow"), "make-demo", "--spec", str(spec), "--seed", "3",
-                    "--root", str(corpus), "--threads", "2"], check=True, capture_output=True)
+def test_raw_corpus_reaches_results_with_summary(small_demo, tmp_path):
+    # the session's small demo corpus (MMSA layout: label.csv + Raw/), read in place as a user's raw corpus
+    corpus = small_demo / "work/demo/corpus"
     work = tmp_path / "work"
-    _config(work, spec, {"rawtest": {"root": str(corpus), "source": "raw", "shards": 2}})
+    _config(work, write_small_spec(tmp_path / "spec.yaml"), {"rawtest": {"root": str(corpus), "source": "raw", "shards": 2}})
     snakemake(work, "results/tbert_rawtest.json")
     result = json.loads((work / "results/tbert_rawtest.json").read_text())
     summary = result["dataset_summary"]
