@@ -8,10 +8,10 @@ A model that ignores audio can beat T-BERT on MAE (extra text-side parameters, s
   scores far above it (0.85-0.97 per seed, docs/models.md);
 * it gets worse on test when its audio or its vision is shuffled across utterances: the paired
   bootstrap CI of the change of test MAE excludes 0 (the criterion of issue 11).
-Measured on the full demo with the 2 seeds used here (non-text features normalised per speaker,
-`words.znorm: speaker`): text oracle 0.789 on the test split; lfbert 0.372; audio shuffled, MAE
-+0.310 [+0.201, +0.420]; vision shuffled, MAE +0.363 [+0.248, +0.483]. Every pair of the 5 demo
-seeds passes (lowest CI bound +0.167, audio, seeds 1113/1114; highest MAE 0.409), so 2 seeds (one
+Measured as run here (2 seeds, faces at 5 fps; non-text features normalised per speaker,
+`words.znorm: speaker`): text oracle 0.789 on the test split; lfbert 0.382; audio shuffled, MAE
++0.306 [+0.202, +0.413]; vision shuffled, MAE +0.363 [+0.247, +0.488]. Every pair of the 5 demo
+seeds (faces at 10 fps) passes (lowest CI bound +0.167, audio, seeds 1113/1114; highest MAE 0.409), so 2 seeds (one
 round of two jobs on 2 cores) keep the verdict at half the training time of 4. With train-only
 normalisation the audio's MAE change was +0.082 [-0.033, +0.190] over 5 seeds (docs/models.md,
 "Speaker normalisation"): that would fail this test. Numbers are printed (pytest -s) for the record. The seed models (senbert, mhmf) are

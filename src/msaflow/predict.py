@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from msaflow.common import MsaflowError, get_logger
-from msaflow.normalization import SpeakerNorm
 from msaflow.evaluation.metrics import sentiment_classes
+from msaflow.normalization import SpeakerNorm
 
 STAGES = ("audio", "align", "acoustic", "visual", "words", "tokens", "model")
 

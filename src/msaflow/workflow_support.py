@@ -114,15 +114,14 @@ def config_error(config: dict, schema_path: str | os.PathLike) -> str | None:
     from snakemake.utils import validate
 
     schema_path = Path(schema_path).resolve()
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
     try:
         validate(config, str(schema_path))
     except WorkflowError as error:
-        problems = config_problems(config, yaml.safe_load(schema_path.read_text(encoding="utf-8")))
-        return "invalid config (config.yaml, --configfile or --config):\n  " + "\n  ".join(problems or [str(error)])
-    problems = model_override_problems(config, yaml.safe_load(schema_path.read_text(encoding="utf-8")))
-    if problems:
-        return "invalid config (config.yaml, --configfile or --config):\n  " + "\n  ".join(problems)
-    return None
+        problems = config_problems(config, schema) or [str(error)]
+    else:
+        problems = model_override_problems(config, schema)
+    return "invalid config (config.yaml, --configfile or --config):\n  " + "\n  ".join(problems) if problems else None
 
 
 def model_override_problems(config: dict, schema: dict) -> list[str]:

@@ -4,6 +4,7 @@
 # is an input and a param, so changing it reruns tokens onward.
 # Config helpers: msaflow.training.workflow_config (imported here, used through lambdas).
 from msaflow.training import workflow_config as wfc  # noqa: E402
+from msaflow.normalization import scope_of as normalization_scope  # noqa: E402
 
 
 rule tokens:
@@ -18,7 +19,7 @@ rule tokens:
         max_frames=config["tokens"]["max_frames"],
         frame_dtype=config["tokens"]["frame_dtype"],
         # the frames follow words.znorm: per speaker when the word-level features are
-        frame_znorm="speaker" if str(config["words"]["znorm"]) == "speaker" else "train",
+        frame_znorm="speaker" if normalization_scope(config["words"]["znorm"]) == "speaker" else "train",
         speaker_min_utterances=config["words"]["speaker_min_utterances"],
         vision_set=lambda wc: wfc.tokens_vset(config, wc.ds, dataset_source(wc.ds)) or "none",
         vision_missing=config["tokens"]["vision_missing"],

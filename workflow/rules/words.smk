@@ -17,7 +17,7 @@ rule words:
         settings={k: config["words"][k] for k in ("mode", "fill_value")},
         columns=lambda wc: json.dumps(config["words"]["columns"].get(wc.fset, "all")),
         presets=lambda wc: json.dumps(config["words"]["presets"]),
-        znorm=lambda wc: "--znorm " + normalization_scope(config["words"]["znorm"]),
+        znorm=lambda wc: f"--znorm {normalization_scope(config['words']['znorm'])}",
         speaker_min_utterances=config["words"]["speaker_min_utterances"],
         code=code_hash(
             "features/__init__.py", "features/csd.py", "features/word_average.py",
