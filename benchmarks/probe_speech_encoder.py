@@ -9,6 +9,8 @@ train split predicts the label's audio component (`label_A` = s_audio in the dem
 the test split, whose speakers are unseen. The COVAREP-style frames of the tokens file (normalised
 as the config says, per speaker by default) give the same summary as a reference: they are what
 LF-BERT reads. Prints test corr and MAE per encoder, and the MAE of predicting the train mean.
+Each encoder row is printed twice: as is, and with every speaker's mean of the summary subtracted
+(the speakers of the manifest; what CMT's `speaker_centering` does to the pooled audio).
 Used in docs/models.md (CMT, "What the speech encoder knows").
 """
 
@@ -23,6 +25,7 @@ import torch
 
 from msaflow.encoders import load_speech_encoder
 from msaflow.models.cmt import SpeechEncoder
+from msaflow.speakers import read_manifest_rows, utterance_speakers
 
 ENCODER_NAME = "minilm-l6_hubert-small_2x4"
 
@@ -45,6 +48,14 @@ def encoder_features(encoder: SpeechEncoder, split: dict, batch: int = 8) -> np.
             waveform = split["audio_waveform"][start : start + batch, : int(lengths.max())].float()
             parts.append(summary(*encoder(waveform, lengths)))
     return torch.cat(parts).numpy()
+
+
+def centre_per_speaker(features: np.ndarray, speakers: list[str]) -> np.ndarray:
+    out = features.copy()
+    speakers = np.asarray(speakers)
+    for speaker in np.unique(speakers):
+        out[speakers == speaker] -= features[speakers == speaker].mean(0)
+    return out
 
 
 def ridge_scores(train_x, train_y, test_x, test_y, strength: float) -> tuple[float, float]:
@@ -70,6 +81,10 @@ def main() -> None:
     with open(work / "demo" / "corpus" / "label.csv", newline="") as f:
         s_audio = {f"{r['video_id']}$_${r['clip_id']}": float(r["label_A"]) for r in csv.DictReader(f)}
 
+    manifest = work / "demo" / "manifest.tsv"
+    rows = read_manifest_rows(manifest) if manifest.exists() else []
+    speakers = {s: utterance_speakers(waveforms[s]["ids"], rows) for s in ("train", "test")}
+
     def targets(split: dict) -> np.ndarray:
         return np.array([s_audio[i] for i in split["ids"]])
 
@@ -91,8 +106,10 @@ def main() -> None:
         if checkpoint is not None:
             backbone = torch.load(checkpoint, weights_only=False)["backbone"]
             encoder.load_state_dict({k.removeprefix("speech."): v for k, v in backbone.items() if k.startswith("speech.")})
-        report(name, encoder_features(encoder, waveforms["train"]), encoder_features(encoder, waveforms["test"]),
-               targets(waveforms["train"]), targets(waveforms["test"]))
+        train_x, test_x = encoder_features(encoder, waveforms["train"]), encoder_features(encoder, waveforms["test"])
+        report(name, train_x, test_x, targets(waveforms["train"]), targets(waveforms["test"]))
+        report(f"{name}, per-speaker centred", centre_per_speaker(train_x, speakers["train"]),
+               centre_per_speaker(test_x, speakers["test"]), targets(waveforms["train"]), targets(waveforms["test"]))
 
 
 if __name__ == "__main__":

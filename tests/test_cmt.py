@@ -237,6 +237,64 @@ def test_training_is_deterministic_on_cpu(tmp_path):
     assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
 
 
+def test_speaker_centring_subtracts_each_speakers_mean_of_the_pooled_audio():
+    from msaflow.models.cmt import SPEAKER_INDEX_KEY
+
+    model = build(speaker_centering=True, speaker_min_utterances=2)
+    batch = make_batch()
+    batch[SPEAKER_INDEX_KEY] = torch.tensor([0, 0, 1])  # speaker 1 has one utterance: below the minimum
+    with torch.no_grad():
+        model.prepare_split([batch], "train")
+        pooled = model.representations(batch, centre=False)["audio"]
+        reps = model.representations(batch)
+    assert torch.allclose(model.speaker_fallback, pooled.mean(0), atol=1e-6)
+    assert torch.allclose(reps["fused_audio"][:2], pooled[:2] - pooled[:2].mean(0), atol=1e-5)
+    assert torch.allclose(reps["fused_audio"][2], pooled[2] - pooled.mean(0), atol=1e-5)
+    assert torch.allclose(reps["audio"], pooled)  # the ortho term keeps the paper's uncentred h̄_a
+    # a lone clip (no speaker index) gets the train mean; a split never prepared is an error naming the fix
+    lone = {k: v[2:] for k, v in batch.items() if k != SPEAKER_INDEX_KEY}
+    with torch.no_grad():
+        assert torch.allclose(model.representations(lone)["fused_audio"][0], pooled[2] - pooled.mean(0), atol=1e-5)
+    model._speaker_means = None
+    with pytest.raises(MsaflowError, match="prepare_split"):
+        model(batch)
+    # the fallback travels with the weights; the backbone handed to fine-tuning does not carry it
+    assert "speaker_fallback" in model.state_dict() and "speaker_fallback" not in model.backbone_state()
+
+
+def test_speaker_indices_from_the_manifest_or_the_video_and_the_trainer_prepares_every_split(tmp_path):
+    from msaflow.models.cmt import SPEAKER_INDEX_KEY
+    from msaflow.speakers import attach_speaker_index
+    from msaflow.training import TrainConfig, Trainer
+
+    ids = {"train": ["v1$_$1", "v1$_$2", "v2$_$1"], "valid": ["v3$_$1", "v3$_$2", "v3$_$3"]}
+    data = {s: {**make_batch(3, seed=k), "ids": ids[s]} for k, s in enumerate(("train", "valid"))}
+    manifest = [{"utterance_id": "v2$_$1", "video_id": "v2", "speaker": "anna"}]
+    names = attach_speaker_index(data, ("train", "valid"), manifest)
+    assert names == ["anna", "v1", "v3"]
+    assert data["train"][SPEAKER_INDEX_KEY].tolist() == [1, 1, 0] and data["valid"][SPEAKER_INDEX_KEY].tolist() == [2] * 3
+    model = build(speaker_centering=True, speaker_min_utterances=2, lr=1e-3)
+    seen = []
+    original = model.prepare_split
+
+    def spy(batches, role):
+        batches = list(batches)
+        seen.append((role, sum(len(b["labels"]) for b in batches)))
+        original(batches, role)
+
+    model.prepare_split = spy
+    trainer = Trainer(model, TrainConfig(batch_size=2, epochs=2, threads=1), 5, tmp_path / "run")
+    trainer.fit(data["train"], data["valid"])
+    preds, _ = trainer.predict(data["valid"])
+    # before each epoch on train; before each validation and the final prediction on valid
+    assert seen == [("train", 3), ("predict", 3), ("train", 3), ("predict", 3), ("predict", 3)]
+    # the three valid utterances are one speaker: their centred audio averages to zero
+    with torch.no_grad():
+        batch = {k: v for k, v in data["valid"].items() if k != "ids"}
+        fused = model.representations(batch)["fused_audio"]
+    assert torch.allclose(fused.mean(0), torch.zeros_like(fused[0]), atol=1e-5) and np.isfinite(preds).all()
+
+
 def test_frozen_parts_and_parameter_groups():
     from msaflow.training.trainer import apply_freeze
 
@@ -484,6 +542,8 @@ def test_workflow_helpers_for_cmt():
                                                        "layers": 2, "heads": 4}
     inputs = wfc.train_inputs(config, "demo", "cmt", "raw")
     assert inputs["waveforms"].endswith("covarep_like.waveforms.pt") and inputs["init"].endswith("model.pt")
+    assert inputs["manifest"] == "work/demo/manifest.tsv"  # the speakers of speaker_centering
+    assert wfc.train_extra_args(inputs).endswith("--manifest work/demo/manifest.tsv")
     assert set(wfc.train_inputs(config, "demo", "tbert", "raw")) == {"tokens"}
     with pytest.raises(ValueError, match="CMU-MultimodalSDK files, which hold features but no media"):
         wfc.train_inputs(config, "mosi", "cmt", "sdk")

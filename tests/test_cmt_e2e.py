@@ -58,7 +58,7 @@ def test_pretrain_tapt_train_chain(tmp_path):
     assert main(["tapt", "--init", str(tmp_path / "pt" / "model.pt"), "--tokens", str(tmp_path / "tokens.pt"),
                  "--waveforms", str(tmp_path / "tokens.waveforms.pt"), "--settings", settings,
                  "--out-dir", str(tmp_path / "tapt"), "--threads", "1"]) == 0
-    model_settings = json.dumps({"arch": "cmt", "layers": 1, "heads": 2, "init": "tapt"})
+    model_settings = json.dumps({"arch": "cmt", "layers": 1, "heads": 2, "init": "tapt", "speaker_centering": True})
     assert main(["train", "--tokens", str(tmp_path / "tokens.pt"), "--model", "cmt", "--seed", "1",
                  "--model-settings", model_settings, "--train-settings", json.dumps({"batch_size": 4, "epochs": 1}),
                  "--waveforms", str(tmp_path / "tokens.waveforms.pt"),
@@ -71,7 +71,7 @@ def test_pretrain_tapt_train_chain(tmp_path):
         assert {"heldout_text_accuracy", "heldout_audio_accuracy"} <= set(history["epochs"][-1])
         assert not (tmp_path / stage / "resume.pt").exists()
     run = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert run["describe"]["pretraining"]["stage"] == "pt+tapt"
+    assert run["describe"]["pretraining"]["stage"] == "pt+tapt" and run["describe"]["speaker_centering"]
     assert "audio_zero" in run["ablation_mean_abs_change"] and run["ablation_mean_abs_change"]["audio_zero"] > 0
     predictions = (tmp_path / "run" / "predictions.tsv").read_text().splitlines()
     assert len(predictions) == 1 + len(tokens["valid"]["ids"]) + len(tokens["test"]["ids"])

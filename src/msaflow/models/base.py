@@ -21,6 +21,7 @@ class MsaModel(nn.Module):
     * `prediction_attention()`: after a forward pass, the (B, L) weights with which the position
       the prediction is read from attended over the word-pieces in its fusion step, or None for a
       model without such an attention (the report and `msaflow predict` show it over words).
+    * `prepare_split(batches, role)`: split-level statistics before training on or predicting a split.
     """
 
     modalities: tuple[str, ...] = ("text",)
@@ -50,6 +51,11 @@ class MsaModel(nn.Module):
 
     def prediction_attention(self) -> torch.Tensor | None:
         return None
+
+    def prepare_split(self, batches, role: str) -> None:
+        """Called with a split's batches (on the model's device) before the model trains an epoch on it
+        (`role` "train") or predicts it ("predict"): a model that needs statistics of the whole split
+        (CMT's per-speaker centring) computes them here. Default: nothing (the batches are not read)."""
 
     def describe(self) -> dict:
         return {"arch": self.settings.get("arch"), "modalities": list(self.modalities), "reference": self.reference}

@@ -16,6 +16,18 @@ Forward pass (§3.2-3.4):
   h_fuse = mean_t(h_a) (+) h_w[0]  (eq. 6);  prediction = Linear(h_fuse)
 Fine-tuning loss (eq. 7-8): L = MSE + alpha |h̄_a . h̄_w| / (||h̄_a|| ||h̄_w||), alpha = 10.
 
+Speaker centring (`speaker_centering`, an msaflow addition; false = the paper): the head reads
+h̄_a - mean of h̄_a over the utterances of the same speaker (in the split being predicted, no labels
+used) instead of h̄_a. Why: the word-level features are normalised per speaker in the words stage
+(msaflow.normalization), but the waveform reaches this model raw, so a speaker's own pitch, rate and
+timbre shift h̄_a as much as the prosody does. Measured on the demo (docs/models.md "CMT on the
+demo"): a ridge probe on the PT speech encoder predicts the test speakers' vocal sentiment at corr
+0.80 / MAE 0.46 from its pooled frames, 0.88 / 0.32 once each speaker's mean is subtracted. The
+speaker means come from `prepare_split` (the trainer calls it before every epoch and every
+prediction pass, in eval mode, without gradient); a speaker with fewer than
+`speaker_min_utterances` utterances there, or a batch without speaker indices (a lone clip), uses
+the train split's mean. The ortho term keeps the paper's uncentred h̄_a.
+
 Pretraining (msaflow.pretraining, §3.2.2): `CMTPretrainingHeads` add a linear MLM head on the text
 stream and a codeword head on the audio stream (cosine similarity to learnable codeword embeddings,
 as HuBERT). Fine-tuning starts from the checkpoint the `pretrain` (PT) or `tapt` (PT + TAPT) stage
@@ -41,6 +53,7 @@ from msaflow.models.blocks import (
     masked_mean,
 )
 from msaflow.models.registry import CMT_STRUCTURE_DEFAULTS
+from msaflow.speakers import SPEAKER_INDEX_KEY
 
 INIT_CHOICES = ("none", "pt", "tapt")
 ORTHO_TEXT_CHOICES = ("mean", "cls")
@@ -60,6 +73,8 @@ DEFAULTS = {
     "weight_decay": 0.0,
     "freeze_embeddings": True,  # text word embeddings, as T-BERT and CM-BERT here
     "freeze_feature_encoder": True,  # HuBERT's conv waveform encoder (fairseq fine-tuning: feature_grad_mult 0)
+    "speaker_centering": False,  # the paper: no; see the module docstring
+    "speaker_min_utterances": 5,  # as words.speaker_min_utterances
 }
 
 ARCHITECTURE_KEYS = ("encoder", "speech_encoder", "layers", "heads")  # what a pretraining checkpoint fixes
@@ -183,6 +198,10 @@ class CMT(TextEncoderMixin, MsaModel):
         self.audio_blocks = nn.ModuleList(CrossModalTransformerBlock(**block) for _ in range(layers))
         self.layer_weights = nn.Parameter(torch.zeros(layers)) if s["layer_pooler"] else None
         self.head = RegressionHead(2 * d, s["head_dropout"])
+        if self.needs_speakers:
+            # the train split's mean of h̄_a: saved with the weights, for speakers without statistics
+            self.register_buffer("speaker_fallback", torch.zeros(d))
+            self._speaker_means: torch.Tensor | None = None
         init_linear_like_bert(nn.ModuleList([self.text_adapter, self.text_blocks, self.audio_blocks, self.head]))
         self.init_info: dict = {"init": "none"}
 
@@ -219,7 +238,49 @@ class CMT(TextEncoderMixin, MsaModel):
         weights = torch.softmax(self.layer_weights, dim=0)
         return sum(w * h for w, h in zip(weights, layers, strict=True))
 
-    def representations(self, batch: dict) -> dict:
+    @property
+    def needs_speakers(self) -> bool:
+        """The trainer must attach `audio_speaker_index` (msaflow.speakers) to every split."""
+        return bool(self.settings["speaker_centering"])
+
+    @torch.no_grad()
+    def prepare_split(self, batches, role: str) -> None:
+        """Per-speaker means of h̄_a over a split's batches (eval mode), used by the next forward passes;
+        `role` "train" also sets the fallback mean."""
+        if not self.needs_speakers:
+            return
+        was_training = self.training
+        self.eval()
+        pooled, speakers = [], []
+        for batch in batches:
+            if SPEAKER_INDEX_KEY not in batch:
+                raise MsaflowError(f"cmt speaker_centering needs {SPEAKER_INDEX_KEY} in every split "
+                                   "(msaflow.speakers.attach_speaker_index; the train stage adds it)")
+            pooled.append(self.representations(batch, centre=False)["audio"].float())
+            speakers.append(batch[SPEAKER_INDEX_KEY])
+        self.train(was_training)
+        if not pooled:
+            return
+        pooled, speakers = torch.cat(pooled), torch.cat(speakers)
+        if role == "train":
+            self.speaker_fallback.copy_(pooled.mean(0))
+        means = self.speaker_fallback.unsqueeze(0).repeat(int(speakers.max()) + 1, 1)
+        for speaker in speakers.unique():
+            rows = speakers == speaker
+            if int(rows.sum()) >= int(self.settings["speaker_min_utterances"]):
+                means[speaker] = pooled[rows].mean(0)
+        self._speaker_means = means
+
+    def centre_audio(self, audio: torch.Tensor, batch: dict) -> torch.Tensor:
+        """h̄_a minus its speaker's mean (the fallback mean without speaker indices)."""
+        index = batch.get(SPEAKER_INDEX_KEY)
+        if index is None:
+            return audio - self.speaker_fallback.to(audio.dtype)
+        if self._speaker_means is None or int(index.max()) >= len(self._speaker_means):
+            raise MsaflowError("cmt speaker_centering: prepare_split was not called on this split before predicting it")
+        return audio - self._speaker_means[index].to(audio.dtype)
+
+    def representations(self, batch: dict, centre: bool = True) -> dict:
         w_mask = batch["attention_mask"].bool()
         e_w = self.encode_text(batch["input_ids"], batch["attention_mask"])
         e_a, a_mask = self.encode_audio(batch["audio_waveform"], batch["audio_waveform_lengths"])
@@ -228,10 +289,11 @@ class CMT(TextEncoderMixin, MsaModel):
         audio = masked_mean(h_a, a_mask)  # h̄_a
         text_cls = h_w[:, 0]  # h_w0 (the first token: [CLS] / <s>)
         text_mean = masked_mean(h_w, w_mask)
-        return {"audio": audio, "text_cls": text_cls, "text_mean": text_mean}
+        fused_audio = self.centre_audio(audio, batch) if centre and self.needs_speakers else audio
+        return {"audio": audio, "fused_audio": fused_audio, "text_cls": text_cls, "text_mean": text_mean}
 
     def _predict(self, reps: dict) -> torch.Tensor:
-        return self.head(torch.cat([reps["audio"], reps["text_cls"]], dim=-1))  # eq. 6
+        return self.head(torch.cat([reps["fused_audio"], reps["text_cls"]], dim=-1))  # eq. 6
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self._predict(self.representations(batch))
@@ -282,7 +344,7 @@ class CMT(TextEncoderMixin, MsaModel):
     def backbone_state(self) -> dict:
         """What pretraining hands to fine-tuning: everything except the task head and the layer pooler."""
         return {k: v.detach().cpu() for k, v in self.state_dict().items()
-                if not k.startswith("head.") and k != "layer_weights"}
+                if not k.startswith("head.") and k not in ("layer_weights", "speaker_fallback")}
 
     def load_pretrained(self, path) -> None:
         """Start from a `pretrain`/`tapt` checkpoint (work/pretrain/{name}/model.pt, work/{ds}/tapt/{name}/model.pt)."""
@@ -298,7 +360,7 @@ class CMT(TextEncoderMixin, MsaModel):
             detail = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in different.items())
             raise MsaflowError(f"{path} was pretrained for another architecture ({detail}); rerun the pretrain stage")
         missing, unexpected = self.load_state_dict(checkpoint["backbone"], strict=False)
-        missing = [k for k in missing if not (k.startswith("head.") or k == "layer_weights")]
+        missing = [k for k in missing if not (k.startswith("head.") or k in ("layer_weights", "speaker_fallback"))]
         if missing or unexpected:
             raise MsaflowError(f"{path} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
         self.init_info = {"init": self.settings["init"], "checkpoint": str(path), **checkpoint.get("summary", {})}
@@ -318,6 +380,7 @@ class CMT(TextEncoderMixin, MsaModel):
                                      if self.layer_weights is not None else None),
             "ortho_alpha": float(s["ortho_alpha"]),
             "ortho_text": s["ortho_text"],
+            "speaker_centering": bool(s["speaker_centering"]),
             "pretraining": self.init_info,
             "audio_reaches_output": True,
         }

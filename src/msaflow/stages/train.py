@@ -42,8 +42,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="tokens/{encoder}/{fset}.waveforms.pt: raw 16 kHz audio for models that read it (cmt)")
     parser.add_argument("--init-checkpoint", default=None,
                         help="a pretraining checkpoint the model starts from (cmt: work/pretrain/.../model.pt or tapt)")
+    parser.add_argument("--manifest", default=None,
+                        help="work/{ds}/manifest.tsv: the speakers, for models that centre per speaker (cmt "
+                             "speaker_centering); without it the video part of each utterance id")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--log", default=None)
+
+
+def _attach_speakers(data: dict, args, log) -> None:
+    """Speaker indices for a model that normalises per speaker: from the manifest, else the utterance ids."""
+    from msaflow.speakers import attach_speaker_index, read_manifest_rows
+
+    rows = read_manifest_rows(args.manifest) if args.manifest else []
+    names = attach_speaker_index(data, ("train", "valid", "test"), rows)
+    log.info("speakers for per-speaker centring: %d, from %s", len(names),
+             args.manifest or "the utterance ids (video part; no --manifest)")
 
 
 def main(args) -> int:
@@ -79,6 +92,8 @@ def main(args) -> int:
         from msaflow.waveforms import attach_waveforms, load_waveforms
 
         attach_waveforms(data, load_waveforms(args.waveforms), args.waveforms)
+    if getattr(model, "needs_speakers", False):
+        _attach_speakers(data, args, log)
     if args.init_checkpoint:
         if not hasattr(model, "load_pretrained"):
             raise MsaflowError(f"model {args.model} ({settings.get('arch')}) cannot start from a pretraining checkpoint")

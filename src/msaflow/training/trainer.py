@@ -219,6 +219,7 @@ class Trainer:
         self.model.eval()
         preds, loss_sum = [], 0.0
         n = len(split["labels"])
+        self._prepare(split, "predict")
         for batch in make_batches(split, np.arange(n), self.config.eval_batch_size, self.trim_padding()):
             batch = move(batch, self.device)
             with self._autocast():
@@ -226,6 +227,16 @@ class Trainer:
             loss_sum += float(self.model.loss(out, batch["labels"])) * len(out)
             preds.append(out.float().cpu().numpy())
         return (np.concatenate(preds) if preds else np.zeros(0, dtype=np.float32)), loss_sum / max(1, n)
+
+    def _prepare(self, split: dict, role: str) -> None:
+        """The model's split-level statistics (MsaModel.prepare_split), from batches in split order."""
+        prepare = getattr(self.model, "prepare_split", None)
+        if prepare is None:
+            return
+        batches = (move(b, self.device) for b in make_batches(split, np.arange(len(split["labels"])),
+                                                             self.config.eval_batch_size, self.trim_padding()))
+        with torch.no_grad(), self._autocast():
+            prepare(batches, role)
 
     def _selection_score(self, valid_loss: float, metrics: dict) -> float:
         """Lower is better."""
@@ -284,6 +295,7 @@ class Trainer:
             # run continues exactly as an uninterrupted one would.
             seed_everything(self.seed * 1000 + epoch)
             order = np.random.default_rng(self.seed * 1000 + epoch).permutation(n_train)
+            self._prepare(train, "train")
             model.train()
             t0 = time.time()
             loss_sum, seen = 0.0, 0

@@ -198,7 +198,7 @@ def model_init_checkpoint(config: dict, ds: str, model: str) -> str | None:
 
 
 def train_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict:
-    """The train job's inputs: the tokens file, and for a raw-audio model its waveforms and checkpoint."""
+    """The train job's inputs: the tokens file, and for a raw-audio model its waveforms, checkpoint and manifest."""
     files = {"tokens": tokens_path(config, ds, source)}
     if model_reads_waveforms(config, model):
         if source == "sdk":
@@ -209,6 +209,7 @@ def train_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict
                 f"reads features (tbert, cmbert)."
             )
         files["waveforms"] = waveforms_path(config, ds, source)
+        files["manifest"] = f"{config['work_dir']}/{ds}/manifest.tsv"  # speakers (cmt speaker_centering)
         init = model_init_checkpoint(config, ds, model)
         if init:
             files["init"] = init
@@ -216,8 +217,8 @@ def train_inputs(config: dict, ds: str, model: str, source: str = "raw") -> dict
 
 
 def train_extra_args(inputs) -> str:
-    """--waveforms / --init-checkpoint for msaflow train, from the rule's named inputs."""
-    names = {"waveforms": "--waveforms", "init": "--init-checkpoint"}
+    """--waveforms / --init-checkpoint / --manifest for msaflow train, from the rule's named inputs."""
+    names = {"waveforms": "--waveforms", "init": "--init-checkpoint", "manifest": "--manifest"}
     return " ".join(f"{flag} {inputs[name]}" for name, flag in names.items() if name in inputs.keys())
 
 
