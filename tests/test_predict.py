@@ -50,6 +50,14 @@ def test_bundle_dirs_from_a_run_a_model_folder_or_a_result(tmp_path):
         bundle_dirs(run=str(tmp_path))
 
 
+def test_a_raw_audio_model_is_refused_with_the_reason(tmp_path):
+    from msaflow.predict import Predictor
+
+    run = load_bundle(_bundle(tmp_path / "cmt", model="cmt", describe={"speech_encoder": "hubert-small"}))
+    with pytest.raises(MsaflowError, match="reads the raw waveform.*cannot score new clips"):
+        Predictor([run])
+
+
 def test_load_bundle_names_the_fix(tmp_path):
     old = tmp_path / "old"
     old.mkdir()

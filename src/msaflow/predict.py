@@ -107,6 +107,12 @@ class Predictor:
                 f"{first.model} was trained on CMU-MultimodalSDK features ({self.meta.get('audio_words', {}).get('fset')}), "
                 "which msaflow cannot compute for a new clip (COVAREP is MATLAB); train on raw media (the MMSA layout, "
                 "acoustic set covarep_like) to score new clips")
+        if (first.record.get("describe") or {}).get("speech_encoder"):
+            raise MsaflowError(
+                f"{first.model} reads the raw waveform through a speech encoder (CMT); msaflow predict builds the "
+                "word-level features of a clip, not the waveforms file, so it cannot score new clips with it yet. "
+                "Its test predictions are in the run's predictions.tsv; for new clips use a model that reads "
+                "features (tbert, cmbert, lfbert, senbert, mhmf)")
         for key in ("audio_words",):
             if not self.meta.get(key) or not self.meta[key].get("fill"):
                 raise MsaflowError(f"{first.run_dir}: its tokens metadata lacks '{key}' (statistics of the word "
