@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msaflow.corpus import read_manifest
 from msaflow.encoders import load_speech_encoder
 from msaflow.models.cmt import SpeechEncoder
-from msaflow.speakers import read_manifest_rows, utterance_speakers
+from msaflow.speakers import utterance_speakers
 
 ENCODER_NAME = "minilm-l6_hubert-small_2x4"
 
@@ -82,7 +83,7 @@ def main() -> None:
         s_audio = {f"{r['video_id']}$_${r['clip_id']}": float(r["label_A"]) for r in csv.DictReader(f)}
 
     manifest = work / "demo" / "manifest.tsv"
-    rows = read_manifest_rows(manifest) if manifest.exists() else []
+    rows = read_manifest(manifest) if manifest.exists() else []
     speakers = {s: utterance_speakers(waveforms[s]["ids"], rows) for s in ("train", "test")}
 
     def targets(split: dict) -> np.ndarray:

@@ -9,11 +9,9 @@ msaflow.normalization.speaker_of. Without a manifest row the video part of the u
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
-from msaflow.common import UTTERANCE_ID_SEPARATOR, MsaflowError
+from msaflow.common import UTTERANCE_ID_SEPARATOR
 from msaflow.normalization import speaker_of
 
 SPEAKER_INDEX_KEY = "audio_speaker_index"  # `audio_`: the modality ablation moves it with the audio
@@ -22,18 +20,6 @@ SPEAKER_INDEX_KEY = "audio_speaker_index"  # `audio_`: the modality ablation mov
 def utterance_speakers(ids: Iterable[str], manifest_rows: Iterable[Mapping] = ()) -> list[str]:
     by_id = {str(r["utterance_id"]): speaker_of(r) for r in manifest_rows}
     return [by_id.get(uid) or uid.split(UTTERANCE_ID_SEPARATOR)[0] for uid in ids]
-
-
-def read_manifest_rows(path) -> list[dict]:
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-    except OSError as error:
-        raise MsaflowError(f"cannot read the manifest {path} ({error}); rerun the manifest stage") from None
-    if rows and "utterance_id" not in rows[0]:
-        raise MsaflowError(f"{path} has no utterance_id column: it is not a manifest written by the manifest stage")
-    return rows
 
 
 def attach_speaker_index(data: dict, splits: Iterable[str], manifest_rows: Iterable[Mapping] = (),

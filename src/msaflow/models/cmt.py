@@ -20,8 +20,8 @@ Speaker centring (`speaker_centering`, an msaflow addition; false = the paper): 
 h̄_a - mean of h̄_a over the utterances of the same speaker (in the split being predicted, no labels
 used) instead of h̄_a. Why: the word-level features are normalised per speaker in the words stage
 (msaflow.normalization), but the waveform reaches this model raw, so a speaker's own pitch, rate and
-timbre shift h̄_a as much as the prosody does. Measured on the demo (docs/models.md "CMT on the
-demo"): a ridge probe on the PT speech encoder predicts the test speakers' vocal sentiment at corr
+timbre shift h̄_a as much as the prosody does. Measured on the demo (docs/models.md, CMT "Speaker
+centring"): a ridge probe on the PT speech encoder predicts the test speakers' vocal sentiment at corr
 0.80 / MAE 0.46 from its pooled frames, 0.88 / 0.32 once each speaker's mean is subtracted. The
 speaker means come from `prepare_split` (the trainer calls it before every epoch and every
 prediction pass, in eval mode, without gradient); a speaker with fewer than

@@ -51,9 +51,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _attach_speakers(data: dict, args, log) -> None:
     """Speaker indices for a model that normalises per speaker: from the manifest, else the utterance ids."""
-    from msaflow.speakers import attach_speaker_index, read_manifest_rows
+    from msaflow.corpus import read_manifest
+    from msaflow.speakers import attach_speaker_index
 
-    rows = read_manifest_rows(args.manifest) if args.manifest else []
+    rows = read_manifest(args.manifest) if args.manifest else []
     names = attach_speaker_index(data, ("train", "valid", "test"), rows)
     log.info("speakers for per-speaker centring: %d, from %s", len(names),
              args.manifest or "the utterance ids (video part; no --manifest)")
